@@ -1,0 +1,60 @@
+# GridClock. `make up` runs the stack locally, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SVC    ?=
+RUN_TIME ?= 60s
+PYTEST_ARGS ?=
+
+.PHONY: help up test lint ps stop start kill clean loadtest rush-hour bench screenshots venv
+
+help:
+	@echo "make up | test | lint | ps | stop SVC=x | start SVC=x | kill SVC=x | clean"
+	@echo "make loadtest | rush-hour RUN_TIME=60s | bench | screenshots"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(PY) -m stack up
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+ps: $(STAMP)
+	@$(PY) -m stack ps
+
+stop: $(STAMP)
+	@$(PY) -m stack stop $(SVC)
+
+start: $(STAMP)
+	@$(PY) -m stack start $(SVC)
+
+kill: $(STAMP)
+	@$(PY) -m stack kill $(SVC)
+
+clean:
+	rm -rf data run loadtest/reports bench/results tests/artifacts
+
+loadtest: $(STAMP)
+	$(PY) -m loadtest ui
+
+rush-hour: $(STAMP)
+	$(PY) -m loadtest rush-hour --run-time $(RUN_TIME)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+screenshots: $(STAMP)
+	$(PY) -m panel.screenshots

@@ -1,0 +1,1 @@
+"""Pieces every GridClock service shares: settings, JSON errors, metrics, Redis lookup, processes."""

@@ -1,0 +1,156 @@
+"""Real processes on free ports: redis-server and Gunicorn services.
+
+Used by the test fixtures and by `make bench`, so both start things the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+import requests
+
+from common.redis_bin import redis_server_path
+from common.settings import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Abort(Exception):
+    """Raised by a wait_until predicate to stop waiting at once (e.g. the process died)."""
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02,
+               message: str = "condition") -> object:
+    """Poll `predicate` until it returns something truthy; TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Abort:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the predicate may fail until ready
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {message}: {last_exc!r}")
+
+
+class Proc:
+    """A child process in its own process group, so kill() takes its children too."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+                 log_path: Path | None = None, cwd: Path = REPO_ROOT):
+        self.name, self.argv, self.cwd = name, argv, cwd
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_path
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> Proc:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.running:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, as a crash."""
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.running:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class RedisServer(Proc):
+    """redis-server with AOF on and fsync on every write, data kept in `data_dir`."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str = "always",
+                 name: str = "redis"):
+        self.port = port or free_port()
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [redis_server_path(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir), "--appendonly", "yes",
+                "--appendfsync", appendfsync, "--save", "", "--protected-mode", "no",
+                "--daemonize", "no", "--logfile", ""]
+        super().__init__(name, argv, log_path=self.data_dir / "redis.log")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def start(self) -> RedisServer:
+        super().start()
+        wait_until(lambda: self.client().ping(), timeout=10, message=f"{self.name} ping")
+        return self
+
+
+class GunicornService(Proc):
+    """A service's Flask app under Gunicorn, configured by environment only."""
+
+    def __init__(self, name: str, app: str, env: dict[str, str], port: int | None = None,
+                 log_dir: Path | None = None, workers: int = 2):
+        self.port = port or free_port()
+        env = {"PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **env}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        argv = [sys.executable, "-m", "gunicorn", "-c", "python:common.gunicorn_conf", app]
+        log_path = (log_dir / f"{name}.log") if log_dir else None
+        super().__init__(name, argv, env=env, log_path=log_path)
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> GunicornService:
+        super().start()
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 20.0) -> None:
+        def healthy() -> bool:
+            if not self.running:
+                raise Abort(f"{self.name} exited:\n{self.log_tail()}")
+            return requests.get(self.url + "/health", timeout=1).status_code == 200
+
+        wait_until(healthy, timeout=timeout, message=f"{self.name} /health")
