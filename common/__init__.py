@@ -1,1 +1,1 @@
-"""Pieces every GridClock service shares: settings, JSON errors, metrics, Redis lookup, processes."""
+"""Pieces every GridClock service shares: settings, errors, metrics, Redis, processes."""

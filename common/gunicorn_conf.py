@@ -36,3 +36,7 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess  # imported late: env must be set first
 
     multiprocess.mark_process_dead(worker.pid)
+
+# Gunicorn 25+ opens a control socket at one fixed per-user path; several services on one
+# machine would fight over it, and nothing here uses it.
+control_socket_disable = True

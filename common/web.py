@@ -91,6 +91,6 @@ def health_response(client: redis.Redis, **extra) -> Response:
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:
-        return error_response(503, f"redis unavailable: {type(exc).__name__}", status="down")
+        return error_response(503, f"redis unavailable: {type(exc).__name__}", state="down")
     resp = jsonify({"status": "ok", **extra})
     return resp

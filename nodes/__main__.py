@@ -1,0 +1,3 @@
+from nodes.client import main
+
+raise SystemExit(main())

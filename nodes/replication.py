@@ -1,0 +1,170 @@
+"""Replication senders: one thread per peer per worker, but only the holder of the peer's Redis
+lock sends, so each peer receives this node's messages in order from one sender at a time.
+
+The outbox lives in Redis, so a crash of either side loses nothing: the sender retries with
+exponential backoff until the peer acknowledges, and the peer drops duplicates.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+
+import redis
+import requests
+
+from nodes.config import NodeConfig
+from nodes.metrics import REPLICATION_BATCHES, REPLICATION_LATENCY
+from nodes.store import NodeStore, linkstate_key, outbox_key, wake_key
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL_MS = 5000  # > longest gap between renewals (HTTP timeout + backoff)
+# Renew the lock only if we still hold it (a paused worker must not extend someone else's lock).
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _counter(entry: str, origin: int) -> int:
+    """Own-entry counter of a wire message, read without decoding the (possibly large) value."""
+    vc = entry[entry.index("[") + 1:entry.index("]")].split(",")
+    return int(vc[origin])
+
+
+def _timestamp_ms(entry: str) -> int:
+    return int(entry[entry.rindex('"ts":') + 5:-1])
+
+
+class PeerSender(threading.Thread):
+    def __init__(self, cfg: NodeConfig, store: NodeStore, peer: int,
+                 stop: threading.Event):
+        super().__init__(name=f"sender-{peer}", daemon=True)
+        self.cfg, self.store, self.peer, self.stop_event = cfg, store, peer, stop
+        # A dedicated connection: BLPOP blocks it.
+        self.redis = redis.Redis.from_url(cfg.redis_url, decode_responses=True,
+                                          socket_timeout=10, health_check_interval=10)
+        self.renew = self.redis.register_script(_RENEW)
+        self.release = self.redis.register_script(_RELEASE)
+        self.token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        self.lock_key = f"kv:sender-lock:{peer}"
+        self.url = f"{cfg.node_urls[peer]}/replicate"
+        self.http = requests.Session()
+        self.http.headers.update({"X-Cluster-Token": cfg.cluster_token,
+                                  "Content-Type": "application/json"})
+        self.backoff = 0.0
+        self.failures = 0
+
+    # -- lock ------------------------------------------------------------------------------
+    def _hold_lock(self) -> bool:
+        if self.renew(keys=[self.lock_key], args=[self.token, LOCK_TTL_MS]):
+            return True
+        return bool(self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_TTL_MS))
+
+    def release_lock(self) -> None:
+        try:
+            self.release(keys=[self.lock_key], args=[self.token])
+        except redis.exceptions.RedisError:
+            pass  # the TTL frees it
+
+    # -- loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                if not self._hold_lock():
+                    self.stop_event.wait(0.5 + random.random() * 0.5)
+                    continue
+                self._step()
+            except (redis.exceptions.RedisError, OSError) as exc:
+                log.warning("sender to node %d: redis unavailable: %s", self.peer, exc)
+                self.stop_event.wait(0.5)
+
+    def _step(self) -> None:
+        link = self.store.get_link(self.peer)
+        if link["paused"]:
+            self.redis.blpop([wake_key(self.peer)], timeout=1)
+            return
+        entries = self.redis.lrange(outbox_key(self.peer), 0, self.cfg.replication_batch - 1)
+        if not entries:
+            self.redis.blpop([wake_key(self.peer)], timeout=1)
+            return
+        now_ms = time.time() * 1000
+        delay = link["delay_ms"]
+        batch, size = [], 0
+        for entry in entries:
+            if delay and _timestamp_ms(entry) + delay > now_ms:
+                break
+            if batch and size + len(entry) > self.cfg.replication_batch_bytes:
+                break
+            batch.append(entry)
+            size += len(entry)
+        if not batch:
+            wait_s = (_timestamp_ms(entries[0]) + delay - now_ms) / 1000
+            self.stop_event.wait(min(max(wait_s, 0.001), 1.0))
+            return
+        self._send(batch)
+
+    def _send(self, batch: list[str]) -> None:
+        body = f'{{"from":{self.cfg.node_id},"messages":[{",".join(batch)}]}}'
+        origin = self.cfg.node_id
+        attempt_ms = int(time.time() * 1000)
+        try:
+            resp = self.http.post(self.url, data=body.encode(),
+                                  timeout=self.cfg.replication_timeout_s)
+            ok = resp.status_code == 200
+            error = "" if ok else f"HTTP {resp.status_code}: {resp.text[:200]}"
+        except requests.RequestException as exc:
+            ok, error = False, type(exc).__name__
+        if ok:
+            acked = _counter(batch[-1], origin)
+            self.store.ack(self.peer, acked)
+            done = time.time()
+            for entry in batch:
+                REPLICATION_LATENCY.labels(str(self.peer)).observe(
+                    max(0.0, done - _timestamp_ms(entry) / 1000))
+            REPLICATION_BATCHES.labels(str(self.peer), "ok").inc()
+            self.failures, self.backoff = 0, 0.0
+            self.redis.hset(linkstate_key(self.peer), mapping={
+                "state": "ok", "consecutive_failures": 0, "last_ack_ms": int(done * 1000),
+                "last_attempt_ms": attempt_ms, "last_error": ""})
+            return
+        REPLICATION_BATCHES.labels(str(self.peer), "error").inc()
+        self.failures += 1
+        self.backoff = min(self.cfg.backoff_max_s, max(0.05, self.backoff * 2))
+        self.redis.hset(linkstate_key(self.peer), mapping={
+            "state": "retrying", "consecutive_failures": self.failures,
+            "last_attempt_ms": attempt_ms, "last_error": error})
+        if self.failures in (1, 10) or self.failures % 100 == 0:
+            log.warning("replication to node %d failed (%d in a row): %s",
+                        self.peer, self.failures, error)
+        # Jitter keeps several nodes from retrying a recovering peer in lockstep.
+        self.stop_event.wait(self.backoff * (0.5 + random.random() / 2))
+
+
+def start_senders(cfg: NodeConfig, store: NodeStore) -> threading.Event:
+    """Start this worker's senders; set the returned event to stop them."""
+    stop = threading.Event()
+    senders = [PeerSender(cfg, store, peer, stop) for peer in cfg.peers]
+    for sender in senders:
+        sender.start()
+
+    def _shutdown() -> None:
+        # A worker leaving gracefully hands its peers over at once instead of after the TTL.
+        stop.set()
+        for sender in senders:
+            sender.release_lock()
+
+    atexit.register(_shutdown)
+    return stop
