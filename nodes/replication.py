@@ -128,17 +128,13 @@ class PeerSender(threading.Thread):
         except requests.RequestException as exc:
             ok, error = False, type(exc).__name__
         if ok:
-            acked = _counter(batch[-1], origin)
-            self.store.ack(self.peer, acked)
             done = time.time()
+            self.store.ack(self.peer, _counter(batch[-1], origin), attempt_ms, int(done * 1000))
             for entry in batch:
                 REPLICATION_LATENCY.labels(str(self.peer)).observe(
                     max(0.0, done - _timestamp_ms(entry) / 1000))
             REPLICATION_BATCHES.labels(str(self.peer), "ok").inc()
             self.failures, self.backoff = 0, 0.0
-            self.redis.hset(linkstate_key(self.peer), mapping={
-                "state": "ok", "consecutive_failures": 0, "last_ack_ms": int(done * 1000),
-                "last_attempt_ms": attempt_ms, "last_error": ""})
             return
         REPLICATION_BATCHES.labels(str(self.peer), "error").inc()
         self.failures += 1

@@ -95,9 +95,10 @@ class NodeStore:
             deliveries.append(Delivery(int(o), int(float(waited))))
         return ReceiveResult(json.loads(vc_json), int(dups), int(stored), int(buffered), deliveries)
 
-    def ack(self, peer: int, acked_counter: int) -> int:
-        return int(self.scripts["ack"](keys=[outbox_key(peer)],
-                                       args=[self.cfg.node_id, acked_counter]))
+    def ack(self, peer: int, acked_counter: int, attempt_ms: int, now_ms: int) -> int:
+        """Drop what `peer` acknowledged and mark the link healthy, in one step."""
+        return int(self.scripts["ack"](keys=[outbox_key(peer), linkstate_key(peer)],
+                                       args=[self.cfg.node_id, acked_counter, now_ms, attempt_ms]))
 
     # -- reads -----------------------------------------------------------------------------
     def clock(self) -> list[int]:

@@ -114,3 +114,13 @@ def kv_cluster_factory(tmp_path: Path) -> Iterator:
 @pytest.fixture
 def kv3(kv_cluster_factory) -> KVCluster:
     return kv_cluster_factory(3)
+
+
+@pytest.fixture(scope="module")
+def kv3_shared(tmp_path_factory) -> Iterator[KVCluster]:
+    """One cluster for a module of tests that each leave it as they found it."""
+    cluster = KVCluster(tmp_path_factory.mktemp("kv3-shared"), 3)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

@@ -84,7 +84,8 @@ BAD_PUTS = [
 
 
 @pytest.mark.parametrize("name,body,status", BAD_PUTS, ids=[b[0] for b in BAD_PUTS])
-def test_bad_put_changes_nothing(kv3, name, body, status) -> None:
+def test_bad_put_changes_nothing(kv3_shared, name, body, status) -> None:
+    kv3 = kv3_shared
     kv3.put(0, "existing", "v")
     kv3.wait_converged()
     before = _state(kv3)
@@ -102,7 +103,8 @@ def test_bad_put_changes_nothing(kv3, name, body, status) -> None:
     ("/events?since=-1", 400), ("/events?limit=0", 400), ("/events?since=x", 400),
     ("/nowhere", 404),
 ])
-def test_bad_reads_are_json_4xx(kv3, path, status) -> None:
+def test_bad_reads_are_json_4xx(kv3_shared, path, status) -> None:
+    kv3 = kv3_shared
     resp = requests.get(kv3.urls[0] + path)
     assert resp.status_code == status
     assert "error" in resp.json()
@@ -145,7 +147,8 @@ BAD_REPLICATIONS = [
 
 @pytest.mark.parametrize("name,body,token,status", BAD_REPLICATIONS,
                          ids=[b[0] for b in BAD_REPLICATIONS])
-def test_bad_replication_changes_nothing(kv3, name, body, token, status) -> None:
+def test_bad_replication_changes_nothing(kv3_shared, name, body, token, status) -> None:
+    kv3 = kv3_shared
     before = kv3.status(1)
     resp = _replicate(kv3.urls[1], body, token)
     assert resp.status_code == status, resp.text
