@@ -112,3 +112,28 @@ def test_workers_assign_unique_gap_free_counters(kv_cluster_factory) -> None:
     assert local == list(range(1, 201))  # the log holds them in counter order
     states = cluster.wait_converged(timeout=30)
     assert states[1]["vector_clock"] == [200, 0, 0]
+
+
+def test_cli_keeps_context_in_session_file(kv3, tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    session = tmp_path / "session.json"
+    kv3.link(0, 1, delay_ms=700)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "nodes.client", "--nodes", ",".join(kv3.urls),
+                               "--session", str(session), *args],
+                              capture_output=True, text=True, timeout=30)
+
+    put = cli("--node", kv3.urls[0], "put", "cli-key", '{"n": 1}')
+    assert put.returncode == 0, put.stderr
+    assert json.loads(session.read_text())["context"] == [1, 0, 0]
+    got = cli("--node", kv3.urls[1], "get", "cli-key")  # node2 must wait for the slow write
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["value"] == {"n": 1}
+    bad = cli("--node", "http://127.0.0.1:9", "get", "cli-key")
+    assert bad.returncode == 1 and "unreachable" in bad.stderr
+    watch = cli("watch", "--count", "1")
+    assert watch.returncode == 0 and "node3 clock=" in watch.stdout
