@@ -21,7 +21,8 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 
 # Multiprocess metrics: workers must see the directory before prometheus_client is imported.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if not _metrics_dir:
+_own_metrics_dir = not _metrics_dir
+if _own_metrics_dir:
     _metrics_dir = tempfile.mkdtemp(prefix=f"gridclock-metrics-{os.environ['PORT']}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
@@ -30,6 +31,11 @@ def on_starting(server):
     # Stale files from a previous run would be summed into this run's counters.
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def child_exit(server, worker):
