@@ -44,26 +44,23 @@ def env_str(name: str, default: str | None = None) -> str:
     return value
 
 
-def env_int(name: str, default: int, minimum: int = 0) -> int:
+def _env_number(name: str, default, minimum, cast, kind: str):
     raw = os.environ.get(name)
     try:
-        value = default if raw in (None, "") else int(raw)
+        value = default if raw in (None, "") else cast(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from exc
     if value < minimum:
         raise ConfigError(f"{name}={value} is below {minimum}")
     return value
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    return _env_number(name, default, minimum, int, "an integer")
 
 
 def env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = os.environ.get(name)
-    try:
-        value = default if raw in (None, "") else float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a number") from exc
-    if value < minimum:
-        raise ConfigError(f"{name}={value} is below {minimum}")
-    return value
+    return _env_number(name, default, minimum, float, "a number")
 
 
 def env_list(name: str, default: str = "") -> list[str]:
