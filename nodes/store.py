@@ -19,7 +19,7 @@ from nodes.config import NodeConfig
 
 VC, STORE, BUFFER, LOG, LOGSEQ, LINKS = (
     "kv:vc", "kv:store", "kv:buffer", "kv:log", "kv:logseq", "kv:links")
-LOG_VALUE_MAX = 64 * 1024  # larger values appear in /events as null with "value_bytes"
+LOG_VALUE_MAX = 64 * 1024  # larger values appear in /events as null: the log stays small
 
 
 def outbox_key(peer: int) -> str:
@@ -66,7 +66,7 @@ class NodeStore:
         self.cfg = cfg
         self.redis = client or redis.Redis.from_url(
             cfg.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=10)
-        self.scripts = load_scripts(self.redis, "nodes", "local_write", "receive", "ack")
+        self.scripts = load_scripts(self.redis, "nodes", "local_write", "receive", "ack", "events")
         self._write_keys = [VC, STORE, LOG, LOGSEQ]
         for peer in cfg.peers:
             self._write_keys += [outbox_key(peer), wake_key(peer)]
@@ -152,22 +152,9 @@ class NodeStore:
         }
 
     def events(self, since: int, limit: int) -> tuple[list[dict], int]:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.get(LOGSEQ)
-        pipe.llen(LOG)
-        last, length = pipe.execute()
-        last = int(last or 0)
-        first = last - length + 1
-        start = max(since + 1, first) - first
-        if since >= last or length == 0:
-            return [], since
-        raw = self.redis.lrange(LOG, start, start + limit - 1)
-        events = []
-        for item in raw:
-            e = json.loads(item)
-            e.pop("ts", None)
-            events.append(e)
-        events = [e for e in events if e["seq"] > since]  # the log may have been trimmed between
+        """Up to `limit` log entries with seq > since, and the seq to ask from next."""
+        raw = self.scripts["events"](keys=[LOG, LOGSEQ], args=[since, limit])
+        events = [json.loads(item) for item in raw]
         return events, (events[-1]["seq"] if events else since)
 
     # -- links (fault injection) -----------------------------------------------------------
