@@ -1,0 +1,44 @@
+"""Substation gauges and counters, read live from Redis at scrape time.
+
+The counters live in Redis (the Lua scripts bump them, and the balancer's reaping counts
+expiries too), so every worker, and a restarted process, reports the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from substations.store import SessionStore
+
+
+class SubstationCollector(Collector):
+    def __init__(self, store: SessionStore):
+        self.store = store
+
+    def collect(self) -> Iterator:
+        snap = self.store.snapshot()
+        name = [self.store.name]
+
+        def gauge(metric: str, doc: str, value: float) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(metric, doc, labels=["substation"])
+            family.add_metric(name, value)
+            return family
+
+        yield gauge("substation_load_watts", "Sum of active sessions' power.", snap.load_w)
+        yield gauge("substation_capacity_watts", "Configured capacity.", snap.capacity_w)
+        yield gauge("substation_utilization_ratio", "Load / capacity.",
+                    snap.load_w / snap.capacity_w if snap.capacity_w else 0.0)
+        yield gauge("substation_active_sessions", "Sessions charging now.", snap.active)
+        admissions = CounterMetricFamily("substation_admissions", "Charge requests by outcome.",
+                                         labels=["substation", "outcome"])
+        for outcome in ("admitted", "refused", "late"):  # late: past the caller's deadline
+            admissions.add_metric([*name, outcome], snap.counters[outcome])
+        yield admissions
+        ended = CounterMetricFamily("substation_sessions_ended", "Sessions ended, by reason.",
+                                    labels=["substation", "reason"])
+        for reason in ("expired", "deleted"):
+            ended.add_metric([*name, reason], snap.counters[reason])
+        yield ended
