@@ -1,0 +1,201 @@
+"""Grid figures: balancer vs direct substation (throughput, added latency) and the balance quality
+of every routing strategy under one identical burst."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from bench.kv import ab_rounds, side_summary
+from bench.loadgen import Connection, Target
+from bench.scrape import metric_sum
+from bench.settings import BenchSettings
+from bench.stats import median_ratio, percentile, spread
+from common.procs import wait_until
+from loadtest.config import POWER_MIX  # the burst uses the load test's charger mix
+
+JSON = {"Content-Type": "application/json"}
+STRATEGIES = ("least-utilization", "polled", "p2c", "round-robin")
+# Tiny, short sessions: every request is a full admission, and the grid never fills up, so the
+# throughput runs measure routing + admission and not refusals.
+TINY_CHARGE = '{{"vehicle_id": "bench-{w}-{n}", "power_kw": 0.01, "duration_s": 1}}'
+BURST_DEMAND = 1.1  # the burst asks for 110 % of the grid's total capacity
+WAVE1_DEMAND = 0.6  # balance is judged after the first 60 %, before anything must be refused
+BURST_SESSION_S = 600  # nothing expires during a burst
+BURST_THREADS = 8
+
+
+def charge_target(base_url: str) -> Target:
+    return Target(base_url, "POST", "/charge", TINY_CHARGE)
+
+
+def throughput(balancer: str, substation: str, s: BenchSettings, log) -> dict:
+    log("Grid: POST /charge throughput through the balancer vs straight to substation1")
+    bal_runs, direct_runs = ab_rounds(charge_target(balancer), charge_target(substation), s, log)
+    return {
+        "balancer": side_summary(bal_runs),
+        "direct": side_summary(direct_runs),
+        "ratio": median_ratio([r.throughput for r in bal_runs],
+                              [r.throughput for r in direct_runs]),
+    }
+
+
+def _sequential(conn: Connection, samples: int, tag: str) -> list[float]:
+    times = []
+    for i in range(samples):
+        body = json.dumps({"vehicle_id": f"lat-{tag}-{i}", "power_kw": 0.01, "duration_s": 1})
+        t0 = time.perf_counter()
+        status, _ = conn.request("POST", "/charge", body.encode(), JSON)
+        if status == 200:
+            times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def added_latency(balancer: str, substation: str, s: BenchSettings, log) -> dict:
+    """One client, one request at a time: what the extra hop costs at light load."""
+    log("Grid: latency added by the balancer (one client, sequential requests)")
+    rounds = []
+    for r in range(s.rounds):
+        bal, direct = Connection(balancer), Connection(substation)
+        blocks = [("balancer", bal), ("direct", direct)]
+        if r % 2:
+            blocks.reverse()
+        got = {name: _sequential(conn, s.latency_samples, f"{r}-{name}") for name, conn in blocks}
+        bal.close()
+        direct.close()
+        row = {f"{name}_{q}_ms": percentile(got[name], p)
+               for name in ("balancer", "direct") for q, p in (("p50", 50), ("p99", 99))}
+        row["added_p50_ms"] = row["balancer_p50_ms"] - row["direct_p50_ms"]
+        row["added_p99_ms"] = row["balancer_p99_ms"] - row["direct_p99_ms"]
+        rounds.append(row)
+        log(f"  round {r + 1}: balancer p50 {row['balancer_p50_ms']:.2f} ms, direct p50 "
+            f"{row['direct_p50_ms']:.2f} ms, added p50 {row['added_p50_ms']:.2f} ms, "
+            f"added p99 {row['added_p99_ms']:.2f} ms")
+    return {"rounds": rounds,
+            **{key: statistics.median(row[key] for row in rounds) for key in rounds[0]}}
+
+
+def burst_plan(capacity_kw: float, seed: int = 42) -> tuple[list[float], list[float]]:
+    """Two waves of charger powers drawn from the EV mix: 60 % of capacity, then up to 110 %."""
+    rng = random.Random(seed)
+    levels, weights = zip(*POWER_MIX, strict=True)
+    wave1, wave2, total = [], [], 0.0
+    while total < BURST_DEMAND * capacity_kw:
+        power = rng.choices(levels, weights=weights)[0]
+        (wave1 if total + power <= WAVE1_DEMAND * capacity_kw else wave2).append(power)
+        total += power
+    return wave1, wave2
+
+
+def grid_status(balancer: str) -> list[dict]:
+    return requests.get(balancer + "/status", timeout=5).json()["substations"]
+
+
+def _send_wave(balancer: str, powers: list[float], tag: str) -> list[tuple[float, int, str]]:
+    """Fire one wave concurrently; (power, status, session_id or '') per request."""
+    def one(item: tuple[int, float]) -> tuple[float, int, str]:
+        i, power = item
+        body = {"vehicle_id": f"burst-{tag}-{i}", "power_kw": power, "duration_s": BURST_SESSION_S}
+        try:
+            resp = requests.post(balancer + "/charge", json=body, timeout=10)
+        except requests.RequestException:
+            return power, 0, ""
+        session = resp.json().get("session_id", "") if resp.status_code == 200 else ""
+        return power, resp.status_code, str(session)
+
+    with ThreadPoolExecutor(BURST_THREADS) as pool:
+        return list(pool.map(one, enumerate(powers)))
+
+
+def clear_sessions(balancer: str, session_ids: list[str]) -> None:
+    """Unplug everything a burst left, then wait until every substation reads empty."""
+    with ThreadPoolExecutor(BURST_THREADS) as pool:
+        list(pool.map(lambda sid: requests.delete(f"{balancer}/sessions/{sid}", timeout=10),
+                      session_ids))
+    wait_until(lambda: all(sub["load_kw"] < 0.5 for sub in grid_status(balancer)), timeout=30,
+               interval=0.2, message="an empty grid")
+
+
+def set_strategy(balancer: str, token: str, strategy: str) -> None:
+    resp = requests.post(balancer + "/admin/strategy", json={"strategy": strategy},
+                         headers={"X-Admin-Token": token}, timeout=5)
+    resp.raise_for_status()
+
+
+def one_burst(balancer: str, strategy: str, tag: str, poll_interval_s: float) -> dict:
+    subs = grid_status(balancer)
+    capacity = sum(sub["capacity_kw"] for sub in subs)
+    wave1, wave2 = burst_plan(capacity)
+    # The polled strategies route on a view refreshed every POLL_INTERVAL_S; wait one refresh so
+    # each strategy starts from the same picture of an empty grid (a bench, not a test: nothing
+    # observable to poll for).
+    time.sleep(poll_interval_s + 0.5)
+    retries0 = metric_sum(balancer, "balancer_retries_total")
+    first = _send_wave(balancer, wave1, f"{tag}-1")
+    after1 = grid_status(balancer)
+    second = _send_wave(balancer, wave2, f"{tag}-2")
+    after2 = grid_status(balancer)
+    retries = metric_sum(balancer, "balancer_retries_total") - retries0
+    results = first + second
+    room = max(sub["capacity_kw"] - sub["load_kw"] for sub in after2)
+    refused = [power for power, status, _ in results if status == 503]
+    # Load only grows during a burst, so room left at the end was there at every refusal too.
+    refused_with_room = sum(1 for power in refused if power <= room + 1e-9)
+    sessions = [sid for _, status, sid in results if status == 200 and sid]
+    clear_sessions(balancer, sessions)
+    util1 = {sub["name"]: sub["utilization"] for sub in after1}
+    return {
+        "strategy": strategy,
+        "requests": len(results),
+        "admitted": len(sessions),
+        "refused": len(refused),
+        "errors": sum(1 for _, status, _ in results if status not in (200, 503)),
+        "refused_while_capacity_remained": refused_with_room,
+        "upstream_retries": retries,
+        "utilization_after_wave1": util1,
+        "spread_after_wave1": spread(list(util1.values())),
+        "utilization_end": {sub["name"]: sub["utilization"] for sub in after2},
+        "admitted_kw": sum(power for power, status, _ in results if status == 200),
+        "capacity_kw": capacity,
+    }
+
+
+def strategies(balancer: str, admin_token: str, poll_interval_s: float, s: BenchSettings,
+               log) -> dict:
+    log("Grid: balance quality of every strategy under the same burst "
+        f"({int(BURST_DEMAND * 100)} % of capacity in two waves)")
+    wait_until(lambda: all(sub["load_kw"] < 0.5 for sub in grid_status(balancer)), timeout=30,
+               interval=0.2, message="the throughput runs' sessions to expire")
+    runs: dict[str, list[dict]] = {name: [] for name in STRATEGIES}
+    try:
+        for r in range(s.strategy_rounds):
+            order = STRATEGIES if r % 2 == 0 else tuple(reversed(STRATEGIES))
+            for strategy in order:
+                set_strategy(balancer, admin_token, strategy)
+                result = one_burst(balancer, strategy, f"{strategy}-{r}", poll_interval_s)
+                runs[strategy].append(result)
+                log(f"  {strategy:17s} spread after wave 1 {result['spread_after_wave1']:.2f}, "
+                    f"refused {result['refused']}/{result['requests']} "
+                    f"({result['refused_while_capacity_remained']} while capacity remained), "
+                    f"upstream retries {result['upstream_retries']:.0f}")
+    finally:
+        set_strategy(balancer, admin_token, "least-utilization")
+    summary = {}
+    for strategy, results in runs.items():
+        summary[strategy] = {
+            "spread_after_wave1": statistics.median(r["spread_after_wave1"] for r in results),
+            "refused": sum(r["refused"] for r in results),
+            "refused_while_capacity_remained": sum(r["refused_while_capacity_remained"]
+                                                   for r in results),
+            "upstream_retries": sum(r["upstream_retries"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+            "requests": sum(r["requests"] for r in results),
+            "utilization_after_wave1": results[-1]["utilization_after_wave1"],
+            "runs": results,
+        }
+    return summary
