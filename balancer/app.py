@@ -6,7 +6,6 @@ import logging
 import random
 
 import redis
-import requests
 from flask import Flask, jsonify
 
 from balancer import keys
@@ -17,7 +16,7 @@ from balancer.poller import Poller
 from balancer.router import Router
 from balancer.status import build_status
 from balancer.strategies import NAMES, RESERVING, build
-from balancer.upstream import Upstream
+from balancer.upstream import Upstream, UpstreamError
 from balancer.view import Decider
 from common.metrics import install_metrics
 from common.web import (
@@ -58,6 +57,8 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         resp = jsonify(routed.body)
         resp.status_code = routed.status
         resp.headers.update(routed.headers)
+        # Bookkeeping runs once the answer is on the wire: the car need not wait for it.
+        resp.call_on_close(routed.journal)
         return resp
 
     @app.delete("/sessions/<session_id>")
@@ -67,8 +68,8 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
             raise ApiError(404, "no such session", session_id=session_id)
         try:
             status, body = upstream.end(name, session_id)
-        except requests.RequestException as exc:
-            raise ApiError(503, f"substation {name} unavailable: {type(exc).__name__}",
+        except UpstreamError as exc:
+            raise ApiError(503, f"substation {name} unavailable: {exc}",
                            {"Retry-After": "1"}, substation=name) from exc
         resp = jsonify(body)
         resp.status_code = status

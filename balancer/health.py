@@ -42,7 +42,7 @@ class HealthChecker:
 
     def probe(self, name: str) -> bool:
         try:
-            return self.upstream.get(name, "/health", self.timeout_s).status_code == 200
+            return self.upstream.get(name, "/health", self.timeout_s).status == 200
         except Exception:  # noqa: BLE001 - any failure to answer is unhealthy
             return False
 

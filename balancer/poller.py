@@ -45,7 +45,7 @@ class Poller:
         for name in self.upstream.urls:
             try:
                 resp = self.upstream.get(name, "/metrics", self.timeout_s)
-                util = parse_utilization(resp.text) if resp.status_code == 200 else None
+                util = parse_utilization(resp.text) if resp.status == 200 else None
             except Exception as exc:  # noqa: BLE001 - a bad scrape keeps the last value
                 log.debug("poll of %s failed: %s", name, exc)
                 util = None

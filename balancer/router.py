@@ -3,8 +3,10 @@ substation, per-try timeout), then journal the outcome (one Redis pipeline)."""
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -19,6 +21,7 @@ from substations.validation import ChargeRequest
 from substations.wire import iso_from_ms, kw
 
 NO_ROOM = "no substation has room"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Routed:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    journal: Callable[[], None] = lambda: None  # record the decision; safe to call late
 
 
 class Router:
@@ -63,8 +67,14 @@ class Router:
         elapsed = time.perf_counter() - started
         decision.decision_ms = round(elapsed * 1000, 3)
         DECISION_SECONDS.labels(strategy.name).observe(elapsed)
-        finish(self.client, view, attempts, decision, self.eject_after)
-        return result
+
+        def journal() -> None:
+            try:
+                finish(self.client, view, attempts, decision, self.eject_after)
+            except redis.exceptions.RedisError as exc:
+                log.warning("could not journal a decision: %s", exc)
+
+        return replace(result, journal=journal)
 
     def _result(self, view: GridView, attempts: list[Attempt], decision: Decision) -> Routed:
         last = attempts[-1] if attempts else None
