@@ -8,6 +8,7 @@ worker reports the same number.
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from collections.abc import Iterable
@@ -36,11 +37,28 @@ HTTP_DURATION = Histogram(
 )
 
 
+class SafeMultiProcessCollector(MultiProcessCollector):
+    """Skips metric files that are still empty: a worker creates its file and sizes it in two
+    steps, and a scrape in between (or a worker killed in between) would otherwise fail every
+    scrape with struct.error (prometheus/client_python#1199). A file that vanishes between
+    listing and reading (mark_process_dead) is skipped too."""
+
+    def collect(self):
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) >= 8:  # the header holds the used-bytes counter
+                    files.append(path)
+            except OSError:
+                continue
+        return self.merge(files, accumulate=True)
+
+
 def build_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
     """A fresh registry per scrape: all workers' files plus live collectors."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)
+        SafeMultiProcessCollector(registry)
     else:
         from prometheus_client import REGISTRY
 
