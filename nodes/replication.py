@@ -20,11 +20,12 @@ import requests
 
 from nodes.config import NodeConfig
 from nodes.metrics import REPLICATION_BATCHES, REPLICATION_LATENCY
-from nodes.store import NodeStore, linkstate_key, outbox_key, wake_key
+from nodes.store import NodeStore, linkstate_key, outbox_key, wake_channel
 
 log = logging.getLogger(__name__)
 
 LOCK_TTL_MS = 5000  # > longest gap between renewals (HTTP timeout + backoff)
+LOCK_RENEW_S = 1.0
 # Renew the lock only if we still hold it (a paused worker must not extend someone else's lock).
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -53,9 +54,11 @@ class PeerSender(threading.Thread):
                  stop: threading.Event):
         super().__init__(name=f"sender-{peer}", daemon=True)
         self.cfg, self.store, self.peer, self.stop_event = cfg, store, peer, stop
-        # A dedicated connection: BLPOP blocks it.
         self.redis = redis.Redis.from_url(cfg.redis_url, decode_responses=True,
                                           socket_timeout=10, health_check_interval=10)
+        # Subscribed only while this thread holds the peer's lock (see _wait_for_wake).
+        self.wakeups = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.renewed_at = -LOCK_RENEW_S
         self.renew = self.redis.register_script(_RENEW)
         self.release = self.redis.register_script(_RELEASE)
         self.token = f"{os.getpid()}:{uuid.uuid4().hex}"
@@ -69,9 +72,22 @@ class PeerSender(threading.Thread):
 
     # -- lock ------------------------------------------------------------------------------
     def _hold_lock(self) -> bool:
-        if self.renew(keys=[self.lock_key], args=[self.token, LOCK_TTL_MS]):
-            return True
-        return bool(self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_TTL_MS))
+        now = time.monotonic()
+        if now - self.renewed_at < LOCK_RENEW_S:
+            return True  # renewing is a write (an fsync): once a second is plenty for a 5 s TTL
+        held = bool(self.renew(keys=[self.lock_key], args=[self.token, LOCK_TTL_MS])
+                    or self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_TTL_MS))
+        self.renewed_at = now if held else -LOCK_RENEW_S
+        return held
+
+    def _wait_for_wake(self, timeout_s: float) -> None:
+        """Block until a local write or link change publishes, or `timeout_s` passes."""
+        if not self.wakeups.subscribed:
+            self.wakeups.subscribe(wake_channel(self.peer))
+            return  # look at the outbox again: from now on no wake-up can be missed
+        if self.wakeups.get_message(timeout=timeout_s) is not None:
+            while self.wakeups.get_message(timeout=0) is not None:
+                pass  # one look at the outbox serves every write that woke us
 
     def release_lock(self) -> None:
         try:
@@ -84,6 +100,8 @@ class PeerSender(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 if not self._hold_lock():
+                    if self.wakeups.subscribed:
+                        self.wakeups.reset()  # a non-sender must not pile up wake-ups
                     self.stop_event.wait(0.5 + random.random() * 0.5)
                     continue
                 self._step()
@@ -94,11 +112,11 @@ class PeerSender(threading.Thread):
     def _step(self) -> None:
         link = self.store.get_link(self.peer)
         if link["paused"]:
-            self.redis.blpop([wake_key(self.peer)], timeout=1)
+            self._wait_for_wake(1.0)
             return
         entries = self.redis.lrange(outbox_key(self.peer), 0, self.cfg.replication_batch - 1)
         if not entries:
-            self.redis.blpop([wake_key(self.peer)], timeout=1)
+            self._wait_for_wake(1.0)
             return
         now_ms = time.time() * 1000
         delay = link["delay_ms"]

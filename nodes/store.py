@@ -2,7 +2,7 @@
 
 Keys (one Redis per node): kv:vc (clock JSON), kv:store (hash key -> siblings JSON),
 kv:buffer (hash "origin:counter" -> waiting message), kv:log + kv:logseq (delivery log),
-kv:outbox:<peer> (list of wire messages), kv:wake:<peer> (sender wake-up), kv:links (hash
+kv:outbox:<peer> (list of wire messages), channel kv:wake:<peer> (sender wake-up), kv:links (hash
 peer -> fault injection), kv:linkstate:<peer> (sender's last result).
 """
 
@@ -26,7 +26,8 @@ def outbox_key(peer: int) -> str:
     return f"kv:outbox:{peer}"
 
 
-def wake_key(peer: int) -> str:
+def wake_channel(peer: int) -> str:
+    """Pub/sub channel a local write (or a link change) publishes on to wake a sender."""
     return f"kv:wake:{peer}"
 
 
@@ -67,16 +68,15 @@ class NodeStore:
         self.redis = client or redis.Redis.from_url(
             cfg.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=10)
         self.scripts = load_scripts(self.redis, "nodes", "local_write", "receive", "ack", "events")
-        self._write_keys = [VC, STORE, LOG, LOGSEQ]
-        for peer in cfg.peers:
-            self._write_keys += [outbox_key(peer), wake_key(peer)]
+        self._write_keys = [VC, STORE, LOG, LOGSEQ] + [outbox_key(p) for p in cfg.peers]
+        self._wake_channels = [wake_channel(p) for p in cfg.peers]
 
     # -- state transitions (each one Lua call) --------------------------------------------
     def local_write(self, key: str, value_json: str) -> tuple[list[int], list[dict]]:
         vc_json, siblings, _seq = self.scripts["local_write"](
             keys=self._write_keys,
             args=[self.cfg.n, self.cfg.node_id, key, value_json, self.cfg.log_max,
-                  _log_value(value_json)])
+                  _log_value(value_json), *self._wake_channels])
         return json.loads(vc_json), decode_siblings(siblings)
 
     def receive(self, origin: int, messages: list[dict]) -> ReceiveResult:
@@ -177,7 +177,7 @@ class NodeStore:
             current["paused"] = paused
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(LINKS, str(peer), json.dumps(current))
-        pipe.rpush(wake_key(peer), 1)  # let a waiting sender notice the change now
+        pipe.publish(wake_channel(peer), 1)  # let a waiting sender notice the change now
         pipe.execute()
         return current
 

@@ -3,8 +3,9 @@
 -- gap-free), the stored version equals the clock after the increment and therefore replaces
 -- every sibling this node has delivered, the write is in the delivery log, and the same message
 -- is queued for every peer before anyone sees the reply.
--- KEYS: vc, store, log, logseq, then (outbox, wake) per peer
--- ARGV: n, self (0-based), key, value_json, log_max, log_value_json
+-- KEYS: vc, store, log, logseq, then one outbox per peer
+-- ARGV: n, self (0-based), key, value_json, log_max, log_value_json, then one wake-up
+--       channel per peer (same order as the outboxes)
 local n, self = tonumber(ARGV[1]), tonumber(ARGV[2]) + 1
 local key, value, log_max = ARGV[3], ARGV[4], tonumber(ARGV[5])
 
@@ -31,9 +32,9 @@ redis.call('LTRIM', KEYS[3], -log_max, -1)
 -- The wire form of the message, built once; the sender ships it without re-encoding.
 local msg = '{"vc":' .. vc_json .. ',"key":' .. key_json .. ',"value":' .. value
   .. ',"ts":' .. now .. '}'
-for i = 5, #KEYS, 2 do
+for i = 5, #KEYS do
   redis.call('RPUSH', KEYS[i], msg)
-  redis.call('DEL', KEYS[i + 1])
-  redis.call('RPUSH', KEYS[i + 1], 1)  -- wakes the sender blocked on this peer
+  -- Wakes the peer's sender; a message, not a write, so it costs no fsync.
+  redis.call('PUBLISH', ARGV[i + 2], 1)
 end
 return {vc_json, siblings, seq}
