@@ -76,11 +76,16 @@ def table(results: dict) -> list[tuple[str, str, str]]:
          _verdict(f"p50 < {TARGETS['added_p50_ms_max']:.0f}",
                   grid["latency"]["added_p50_ms"] < TARGETS["added_p50_ms_max"])),
     ]
+    share = grid.get("session_share")
     for name, row in grid["strategies"].items():
+        target = ""
+        if name == "least-utilization" and share:
+            target = _verdict(f"spread <= {share:.3f} (one session)",
+                              row["spread_after_wave1"] <= share + 1e-9)
         rows.append((f"Strategy {name}: spread / refused (with room) / retries",
                      f"{_fmt(row['spread_after_wave1'])} / {row['refused']} "
                      f"({row['refused_while_capacity_remained']}) / "
-                     f"{row['upstream_retries']:.0f}", ""))
+                     f"{row['upstream_retries']:.0f}", target))
     return rows
 
 
@@ -150,6 +155,7 @@ def run(workdir: Path) -> dict:
             "latency": grid.added_latency(urls["balancer"], urls["substation1"], settings, log),
             "strategies": grid.strategies(urls["balancer"], stack.admin_token, poll_s,
                                           settings, log),
+            "session_share": grid.session_share(urls["balancer"]),
         }
     finally:
         baseline.stop()

@@ -4,7 +4,6 @@ of every routing strategy under one identical burst."""
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +16,13 @@ from bench.scrape import metric_sum
 from bench.settings import BenchSettings
 from bench.stats import median_ratio, percentile, spread
 from common.procs import wait_until
-from loadtest.config import POWER_MIX  # the burst uses the load test's charger mix
 
 JSON = {"Content-Type": "application/json"}
 STRATEGIES = ("least-utilization", "polled", "p2c", "round-robin")
 # Tiny, short sessions: every request is a full admission, and the grid never fills up, so the
 # throughput runs measure routing + admission and not refusals.
 TINY_CHARGE = '{{"vehicle_id": "bench-{w}-{n}", "power_kw": 0.01, "duration_s": 1}}'
+BURST_POWER_KW = 7.4  # the spec's default charge
 BURST_DEMAND = 1.1  # the burst asks for 110 % of the grid's total capacity
 WAVE1_DEMAND = 0.6  # balance is judged after the first 60 %, before anything must be refused
 BURST_SESSION_S = 600  # nothing expires during a burst
@@ -80,16 +79,23 @@ def added_latency(balancer: str, substation: str, s: BenchSettings, log) -> dict
             **{key: statistics.median(row[key] for row in rounds) for key in rounds[0]}}
 
 
-def burst_plan(capacity_kw: float, seed: int = 42) -> tuple[list[float], list[float]]:
-    """Two waves of charger powers drawn from the EV mix: 60 % of capacity, then up to 110 %."""
-    rng = random.Random(seed)
-    levels, weights = zip(*POWER_MIX, strict=True)
+def burst_plan(capacity_kw: float, power_kw: float = BURST_POWER_KW
+               ) -> tuple[list[float], list[float]]:
+    """Two waves of equal sessions: 60 % of capacity, then up to 110 %.
+
+    Equal sessions make the spread mean something: with a mix, one 50 kW car fills the
+    50 kW substation alone and the spread says more about the draw than about the strategy.
+    The bound for a balancing strategy is one session's share of the smallest substation."""
     wave1, wave2, total = [], [], 0.0
     while total < BURST_DEMAND * capacity_kw:
-        power = rng.choices(levels, weights=weights)[0]
-        (wave1 if total + power <= WAVE1_DEMAND * capacity_kw else wave2).append(power)
-        total += power
+        (wave1 if total + power_kw <= WAVE1_DEMAND * capacity_kw else wave2).append(power_kw)
+        total += power_kw
     return wave1, wave2
+
+
+def session_share(balancer: str) -> float:
+    """One burst session's share of the smallest substation: the spread a balancer can't beat."""
+    return BURST_POWER_KW / min(sub["capacity_kw"] for sub in grid_status(balancer))
 
 
 def grid_status(balancer: str) -> list[dict]:

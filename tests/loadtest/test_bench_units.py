@@ -50,8 +50,8 @@ def test_burst_plan_is_fixed_and_overloads():
     assert (wave1, wave2) == grid.burst_plan(300)  # the same burst for every strategy
     assert sum(wave1) <= grid.WAVE1_DEMAND * 300
     total = sum(wave1) + sum(wave2)
-    assert grid.BURST_DEMAND * 300 <= total < grid.BURST_DEMAND * 300 + 50
-    assert wave1 and wave2
+    assert grid.BURST_DEMAND * 300 <= total < grid.BURST_DEMAND * 300 + grid.BURST_POWER_KW
+    assert wave1 and wave2 and set(wave1 + wave2) == {grid.BURST_POWER_KW}
 
 
 def _fake_results() -> dict:
