@@ -8,6 +8,7 @@ error message.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from panel.metrics import observe
 
 Json = dict[str, Any]
 
@@ -98,11 +101,14 @@ class Service:
             if not self.admin_token:
                 return ApiError(self.name, "ADMIN_TOKEN is not set for the panel", status=401)
             headers["X-Admin-Token"] = self.admin_token
+        started = time.perf_counter()
         try:
             response = requests.request(method, self.base_url + path, params=params, json=json,
                                         headers=headers, timeout=timeout)
         except requests.RequestException as exc:
+            observe(self.name, "unreachable", time.perf_counter() - started)
             return ApiError(self.name, describe_exception(exc, timeout))
+        observe(self.name, f"{response.status_code // 100}xx", time.perf_counter() - started)
         if response.status_code >= 400:
             reason, body = describe_response(response)
             return ApiError(self.name, reason, status=response.status_code, body=body)

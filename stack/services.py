@@ -172,14 +172,14 @@ def services(layout: Layout) -> list[Service]:
     out.append(_gunicorn(layout, "balancer", "balancer.app:create_app()", env,
                          (GRID_REDIS, *SUBSTATION_NAMES)))
     port = layout.ports["panel"]
-    argv = (layout.python, "-m", "streamlit", "run", "panel/app.py", "--server.port", str(port),
+    argv = (layout.python, "-m", "streamlit", "run", "panel/server.py", "--server.port", str(port),
             "--server.address", layout.bind_host, "--server.headless", "true",
             "--browser.gatherUsageStats", "false")
     env = {"NODE_URLS": node_urls, "BALANCER_URL": layout.url("balancer"),
            "SUBSTATIONS": substations_setting(layout), "ADMIN_TOKEN": layout.admin_token,
            "PYTHONUNBUFFERED": "1"}
     out.append(Service("panel", STREAMLIT, argv, env, port, (*NODES, "balancer"),
-                       health_path="/_stcore/health"))
+                       health_path="/health", metrics=True))
     port = layout.ports["prometheus"]
     argv = (layout.prometheus, f"--config.file={layout.prometheus_config}",
             f"--storage.tsdb.path={layout.data_path('prometheus')}",
@@ -196,7 +196,7 @@ def by_name(layout: Layout) -> dict[str, Service]:
 # Prometheus job per kind of service; `instance` is the service name in both layouts, so
 # dashboards and alerts read the same locally and in compose.
 JOBS = (("kv-node", NODES), ("substation", SUBSTATION_NAMES), ("balancer", ("balancer",)),
-        ("prometheus", ("prometheus",)))
+        ("panel", ("panel",)), ("prometheus", ("prometheus",)))
 
 
 def prometheus_config(layout: Layout, rule_files: list[str],

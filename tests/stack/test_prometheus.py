@@ -23,6 +23,9 @@ TIMEOUT = 5
 def prom(stack) -> Iterator:
     """The session stack with Prometheus (scrape interval 1 s) started beside it."""
     require_tool("prometheus", "the dashboards' queries are checked against a real Prometheus")
+    panel = stack.procs.get("panel")
+    if panel is None or not panel.running:  # every scraped target must be up, the panel too
+        stack.start_service("panel")
     stack.start_service("prometheus")
     try:
         yield stack
