@@ -92,6 +92,9 @@ def write_run_files(settings: StackSettings, layout: Layout, svcs: list[Service]
               "health_path": svc.health_path, "url": service_url(svc, layout)} for svc in svcs]
     (run_dir / "stack.json").write_text(json.dumps({"services": state}, indent=1) + "\n")
     conf = run_dir / "supervisord.conf"
+    # It holds the services' environments, tokens included: readable by the owner only.
+    conf.touch(mode=0o600, exist_ok=True)
+    conf.chmod(0o600)
     conf.write_text(supervisord_conf(svcs, run_dir, color=color))
     return conf
 

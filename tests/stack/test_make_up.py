@@ -185,6 +185,13 @@ def test_make_up_runs_supervises_and_stops_the_whole_stack(up_env):
 
         assert up.terminate() < 10, up.output
         assert up.proc.returncode == 0
+        # Secrets: in the owner-only supervisor config, never in what the stack printed or logged.
+        run_dir = Path(up_env["GRIDCLOCK_RUN_DIR"])
+        assert (run_dir / "supervisord.conf").stat().st_mode & 0o077 == 0
+        logged = up.output + "".join(p.read_text(errors="replace")
+                                     for p in (run_dir / "logs").glob("*.log"))
+        for token in (up_env["CLUSTER_TOKEN"], up_env["ADMIN_TOKEN"]):
+            assert token not in logged
         assert not [name for name, port in SPEC_PORTS.items() if port_busy(port + offset)]
     finally:
         up.cleanup()
