@@ -6,6 +6,7 @@ Used by the test fixtures and by `make bench`, so both start things the same way
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,11 +21,27 @@ import requests
 from common.redis_bin import redis_server_path
 from common.settings import REPO_ROOT
 
+# Ports for our servers come from below the kernel's ephemeral range: a port the kernel hands
+# out for port 0 can be taken by any outgoing connection before the server binds it.
+PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that is free now and not handed out before by this process."""
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randint(*PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 class Abort(Exception):
