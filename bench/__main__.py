@@ -75,6 +75,8 @@ def table(results: dict) -> list[tuple[str, str, str]]:
          f"{_fmt(grid['latency']['added_p50_ms'])} / {_fmt(grid['latency']['added_p99_ms'])}",
          _verdict(f"p50 < {TARGETS['added_p50_ms_max']:.0f}",
                   grid["latency"]["added_p50_ms"] < TARGETS["added_p50_ms_max"])),
+        ("  bare Flask proxy added latency p50 ms (one hop, nothing else)",
+         _fmt(grid["latency"].get("proxy_added_p50_ms", float("nan"))), ""),
     ]
     share = grid.get("session_share")
     for name, row in grid["strategies"].items():
@@ -134,6 +136,8 @@ def run(workdir: Path) -> dict:
     baseline_redis = RedisServer(workdir / "baseline-redis", name="baseline-redis")
     baseline = GunicornService("minimal", "bench.minimal_app:create_app()",
                                {"REDIS_URL": baseline_redis.url}, log_dir=workdir, workers=2)
+    proxy = GunicornService("proxy", "bench.proxy_app:create_app()", {}, log_dir=workdir,
+                            workers=2)
     try:
         log("starting a fresh local stack and the minimal app on free ports ...")
         stack.start()
@@ -150,14 +154,18 @@ def run(workdir: Path) -> dict:
         }
         baseline.stop()
         baseline_redis.stop()
+        proxy.env["UPSTREAM"] = urls["substation1"]
+        proxy.start()
         results["grid"] = {
             "throughput": grid.throughput(urls["balancer"], urls["substation1"], settings, log),
-            "latency": grid.added_latency(urls["balancer"], urls["substation1"], settings, log),
+            "latency": grid.added_latency(urls["balancer"], urls["substation1"], proxy.url,
+                                          settings, log),
             "strategies": grid.strategies(urls["balancer"], stack.admin_token, poll_s,
                                           settings, log),
             "session_share": grid.session_share(urls["balancer"]),
         }
     finally:
+        proxy.stop()
         baseline.stop()
         baseline_redis.stop()
         stack.stop()

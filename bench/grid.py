@@ -55,26 +55,30 @@ def _sequential(conn: Connection, samples: int, tag: str) -> list[float]:
     return times
 
 
-def added_latency(balancer: str, substation: str, s: BenchSettings, log) -> dict:
-    """One client, one request at a time: what the extra hop costs at light load."""
-    log("Grid: latency added by the balancer (one client, sequential requests)")
+def added_latency(balancer: str, substation: str, proxy: str, s: BenchSettings, log) -> dict:
+    """One client, one request at a time: what the extra hop costs at light load, next to what
+    a bare pass-through (bench/proxy_app.py, the floor of one hop here) adds."""
+    log("Grid: latency added by the balancer and by a bare proxy (one client, sequential)")
     rounds = []
+    names = ("balancer", "proxy", "direct")
     for r in range(s.rounds):
-        bal, direct = Connection(balancer), Connection(substation)
-        blocks = [("balancer", bal), ("direct", direct)]
-        if r % 2:
-            blocks.reverse()
-        got = {name: _sequential(conn, s.latency_samples, f"{r}-{name}") for name, conn in blocks}
-        bal.close()
-        direct.close()
+        conns = {"balancer": Connection(balancer), "proxy": Connection(proxy),
+                 "direct": Connection(substation)}
+        order = names if r % 2 == 0 else tuple(reversed(names))
+        got = {name: _sequential(conns[name], s.latency_samples, f"{r}-{name}")
+               for name in order}
+        for conn in conns.values():
+            conn.close()
         row = {f"{name}_{q}_ms": percentile(got[name], p)
-               for name in ("balancer", "direct") for q, p in (("p50", 50), ("p99", 99))}
+               for name in names for q, p in (("p50", 50), ("p99", 99))}
         row["added_p50_ms"] = row["balancer_p50_ms"] - row["direct_p50_ms"]
         row["added_p99_ms"] = row["balancer_p99_ms"] - row["direct_p99_ms"]
+        row["proxy_added_p50_ms"] = row["proxy_p50_ms"] - row["direct_p50_ms"]
         rounds.append(row)
         log(f"  round {r + 1}: balancer p50 {row['balancer_p50_ms']:.2f} ms, direct p50 "
             f"{row['direct_p50_ms']:.2f} ms, added p50 {row['added_p50_ms']:.2f} ms, "
-            f"added p99 {row['added_p99_ms']:.2f} ms")
+            f"added p99 {row['added_p99_ms']:.2f} ms; bare proxy adds "
+            f"{row['proxy_added_p50_ms']:.2f} ms p50")
     return {"rounds": rounds,
             **{key: statistics.median(row[key] for row in rounds) for key in rounds[0]}}
 
