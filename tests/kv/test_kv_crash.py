@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 
@@ -21,6 +23,19 @@ def _writer(cluster, node: int, prefix: str, stop: threading.Event, acked: list)
         if resp is not None and resp.status_code == 200:
             acked.append(resp.json()["version"][node])
         i += 1
+
+
+@contextmanager
+def writing(cluster, node: int, prefix: str) -> Iterator[list]:
+    """A writer thread for the duration of the block; yields the acknowledged counters."""
+    stop, acked = threading.Event(), []
+    writer = threading.Thread(target=_writer, args=(cluster, node, prefix, stop, acked))
+    writer.start()
+    try:
+        yield acked
+    finally:
+        stop.set()
+        writer.join()
 
 
 def _assert_all_acked_everywhere(cluster, node: int, acked: list) -> None:
@@ -46,10 +61,7 @@ def test_sigkill_node_right_after_acknowledged_writes(kv3) -> None:
 
 
 def test_sigkill_sender_and_receiver_during_replication(kv3) -> None:
-    stop, acked = threading.Event(), []
-    writer = threading.Thread(target=_writer, args=(kv3, 0, "r", stop, acked))
-    writer.start()
-    try:
+    with writing(kv3, 0, "r") as acked:
         wait_until(lambda: len(acked) >= 50, message="writes flowing")
         kv3.nodes[1].kill()  # a receiver dies mid-stream
         wait_until(lambda: len(acked) >= 100, message="more writes")
@@ -57,41 +69,26 @@ def test_sigkill_sender_and_receiver_during_replication(kv3) -> None:
         kv3.restart_node(1)
         kv3.restart_node(0)
         wait_until(lambda: len(acked) >= 150, message="writes after restart")
-    finally:
-        stop.set()
-        writer.join()
     _assert_all_acked_everywhere(kv3, 0, acked)
 
 
 def test_sigkill_redis_loses_no_acknowledged_write(kv3) -> None:
-    stop, acked = threading.Event(), []
-    writer = threading.Thread(target=_writer, args=(kv3, 0, "d", stop, acked))
-    writer.start()
-    try:
+    with writing(kv3, 0, "d") as acked:
         wait_until(lambda: len(acked) >= 80, message="writes flowing")
         kv3.redis[0].kill()  # appendfsync always: every acknowledged write is on disk
         count = len(acked)
         kv3.restart_redis(0)
         wait_until(lambda: len(acked) >= count + 50, timeout=20, message="writes resume")
-    finally:
-        stop.set()
-        writer.join()
     assert len(set(acked)) == len(acked)  # no counter was handed out twice
     _assert_all_acked_everywhere(kv3, 0, acked)
 
 
 def test_sigkill_receiver_redis_during_replication(kv3) -> None:
-    stop, acked = threading.Event(), []
-    writer = threading.Thread(target=_writer, args=(kv3, 0, "e", stop, acked))
-    writer.start()
-    try:
+    with writing(kv3, 0, "e") as acked:
         wait_until(lambda: len(acked) >= 50, message="writes flowing")
         kv3.redis[2].kill()
         wait_until(lambda: len(acked) >= 100, message="writes while node3's Redis is down")
         kv3.restart_redis(2)
-    finally:
-        stop.set()
-        writer.join()
     _assert_all_acked_everywhere(kv3, 0, acked)
 
 
