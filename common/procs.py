@@ -5,6 +5,7 @@ Used by the test fixtures and by `make bench`, so both start things the same way
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -88,10 +89,8 @@ class Proc:
 
     def signal(self, sig: int) -> None:
         if self.running:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
                 os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> None:
         """SIGKILL the whole group, as a crash."""

@@ -7,6 +7,7 @@ error message.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -70,11 +71,9 @@ def describe_exception(exc: requests.RequestException, timeout: float) -> str:
 def describe_response(response: requests.Response) -> tuple[str, Json | None]:
     """Reason and JSON body of an HTTP error response."""
     body: Json | None = None
-    try:
+    with contextlib.suppress(ValueError):  # a non-JSON error page keeps body None
         parsed = response.json()
         body = parsed if isinstance(parsed, dict) else None
-    except ValueError:
-        pass
     if body and body.get("error"):
         detail = str(body["error"])
     else:

@@ -7,6 +7,7 @@ start() that failed half way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -170,12 +171,9 @@ class LocalStack:
         for proc in procs:
             if proc.popen is None:
                 continue
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # whatever is left of the group (e.g. a worker outliving its master)
+            # Whatever is left of the group (e.g. a worker outliving its master).
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.popen.wait(5)
