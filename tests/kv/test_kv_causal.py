@@ -21,7 +21,7 @@ def test_seed_scenario_buffers_then_delivers_in_order(kv3) -> None:
 
     # node3 has y but not x: y must wait in the persisted buffer, visibly.
     def y_buffered():
-        st = kv3.status(2)
+        st = kv3.state(2)
         return st if [m["key"] for m in st["buffer"]] == ["y"] else None
 
     st = wait_until(y_buffered, timeout=1.5, message="y in node3's buffer")

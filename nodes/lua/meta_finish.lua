@@ -1,0 +1,18 @@
+-- Finish verification: from now on local writes are accepted.
+-- Invariant: only if the Redis verified is still the one running (same run_id); a node that
+-- forgot moves its own entry past everything any peer has seen of it plus `skip`, so no entry
+-- it hands out from now on was ever used before, even one acknowledged but lost with the disk.
+-- ARGV: n, self (0-based), run_id verified, skip (0 when nothing was forgotten)
+local n, self = tonumber(ARGV[1]), tonumber(ARGV[2]) + 1
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+if run_id ~= ARGV[3] then return 0 end
+local vc = load_vc(n)
+local skip = tonumber(ARGV[4])
+if skip > 0 then
+  local seen = tonumber(redis.call('HGET', 'kv:meta', 'max_seen') or '0')
+  vc[self] = math.max(vc[self], seen) + skip
+  redis.call('SET', 'kv:vc', cjson.encode(vc))
+end
+redis.call('HSET', 'kv:meta', 'state', 'serving', 'verified_run_id', run_id, 'forgot', '0',
+  'max_seen', '0', 'reason', '')
+return 1
