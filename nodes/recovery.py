@@ -36,7 +36,7 @@ class Guard(threading.Thread):
         self.cfg, self.store, self.stop_event = cfg, store, stop
         self.redis = redis.Redis.from_url(cfg.redis_url, decode_responses=True,
                                           socket_timeout=10, health_check_interval=10)
-        self.lock = RedisLock(self.redis, "kv:guard-lock", 30_000, 1.0)
+        self.lock = RedisLock(self.redis, "kv:guard-lock", 5000, 1.0)
         self.sync = SyncClient(cfg, store)
         self.http = requests.Session()
         self.http.headers.update({"X-Cluster-Token": cfg.cluster_token})

@@ -24,7 +24,7 @@ from nodes.config import NodeConfig
 VC, STORE, BUFFER, BUFQ, LOG, LOGSEQ, LINKS, KEYS, META, NEEDSYNC = (
     "kv:vc", "kv:store", "kv:buffer", "kv:bufq", "kv:log", "kv:logseq", "kv:links", "kv:keys",
     "kv:meta", "kv:needsync")
-AE_WAKE = "kv:ae:wake"
+AE_WAKE, AE_DUE = "kv:ae:wake", "kv:ae:due"
 LOG_VALUE_MAX = 64 * 1024  # larger values appear in /events as null: the log stays small
 STATUS_BUFFER_MAX = 100  # /status shows the oldest waiting messages only
 DIGEST_BUCKETS = 64
@@ -290,6 +290,7 @@ class NodeStore:
                 "waited_ms": max(0, now_ms - int(m["at"])),
                 "waiting_for": {str(k): v for k, v in vclock.missing(mvc, origin, vc).items()},
             })
+        pending.sort(key=lambda p: (-p["waited_ms"], p["origin"], p["vc"][p["origin"]]))
         outbox, link_info, sync = {}, {}, {}
         for i, peer in enumerate(self.cfg.peers):
             depth, state, last_sync = rest[3 * i:3 * i + 3]

@@ -23,12 +23,12 @@ import requests
 from nodes.config import NodeConfig
 from nodes.locks import RedisLock
 from nodes.metrics import SYNC_BYTES, SYNC_EXCHANGES, SYNC_REPAIRS
-from nodes.store import AE_WAKE, NodeStore
+from nodes.store import AE_DUE, AE_WAKE, NodeStore
 
 log = logging.getLogger(__name__)
 
 LEAVES_PER_ROUND = 256  # bounds one round's repair traffic; the next round does the rest
-LOCK_TTL_MS = 60_000
+LOCK_TTL_MS = 10_000  # a round outliving it only means two rounds at once: harmless
 
 
 class SyncRefused(Exception):
@@ -115,8 +115,12 @@ class SyncClient:
 
 
 def wake(store: NodeStore) -> None:
-    """Ask whichever worker runs anti-entropy to run a round now."""
-    store.redis.publish(AE_WAKE, 1)
+    """Ask whichever worker runs anti-entropy to run a round now. The flag outlives a worker
+    that dies before it reads the wake-up (its successor runs the round)."""
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.set(AE_DUE, 1)
+    pipe.publish(AE_WAKE, 1)
+    pipe.execute()
 
 
 class AntiEntropy(threading.Thread):
@@ -156,11 +160,12 @@ class AntiEntropy(threading.Thread):
     def _wait(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.stop_event.is_set():
+            if self.redis.getdel(AE_DUE):
+                return
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             if self.wakeups.get_message(timeout=min(left, 1.0)) is not None:
                 while self.wakeups.get_message(timeout=0) is not None:
                     pass
-                return
             self.lock.hold()  # keep the lease while waiting

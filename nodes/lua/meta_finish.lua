@@ -6,6 +6,8 @@
 local n, self = tonumber(ARGV[1]), tonumber(ARGV[2]) + 1
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 if run_id ~= ARGV[3] then return 0 end
+local m = redis.call('HMGET', 'kv:meta', 'state', 'verified_run_id')
+if m[1] == 'serving' and m[2] == run_id then return 1 end  -- another worker finished first
 local vc = load_vc(n)
 local skip = tonumber(ARGV[4])
 if skip > 0 then
