@@ -202,7 +202,11 @@ def create_app(cfg: NodeConfig | None = None, start_background: bool | None = No
         check_token(cfg.cluster_token, "X-Cluster-Token")
         body = json_object(SYNC_BODY_MAX)
         origin = v.check_peer_origin(body, cfg.n, cfg.node_id)
-        return jsonify(node=cfg.node_id, **store.hello(origin, v.check_incarnation(body)))
+        floor = body.get("floor", 0)
+        if isinstance(floor, bool) or not isinstance(floor, int) or not 0 <= floor < 2**53:
+            raise ApiError(400, "floor must be a non-negative integer")
+        return jsonify(node=cfg.node_id,
+                       **store.hello(origin, v.check_incarnation(body), floor))
 
     @app.post("/sync/digest")
     def sync_digest():

@@ -50,19 +50,20 @@ class Guard(threading.Thread):
                 log.warning("guard: redis unavailable: %s", exc)
             self.stop_event.wait(CHECK_S)
 
-    def _hello(self, peer: int, incarnation: str) -> dict:
+    def _hello(self, peer: int, incarnation: str, floor: int = 0) -> dict:
         resp = self.http.post(f"{self.cfg.node_urls[peer]}/sync/hello",
-                              json={"from": self.cfg.node_id, "incarnation": incarnation},
+                              json={"from": self.cfg.node_id, "incarnation": incarnation,
+                                    "floor": floor},
                               timeout=self.cfg.replication_timeout_s)
         if resp.status_code != 200:
             raise requests.RequestException(f"HTTP {resp.status_code}")
         return resp.json()
 
-    def _ask_all(self, incarnation: str) -> tuple[dict[int, dict], list[int]]:
+    def _ask_all(self, incarnation: str, floor: int = 0) -> tuple[dict[int, dict], list[int]]:
         answers, missing = {}, []
         for peer in self.cfg.peers:
             try:
-                answers[peer] = self._hello(peer, incarnation)
+                answers[peer] = self._hello(peer, incarnation, floor)
             except (requests.RequestException, ValueError):
                 missing.append(peer)
         return answers, missing
@@ -105,7 +106,13 @@ class Guard(threading.Thread):
                 break
             if time.monotonic() > deadline or self.stop_event.wait(0.2):
                 break  # what a peer still buffers can never be delivered: it is lost
-        if self.store.meta_finish(meta["run_id"], RECOVERY_SKIP):
+        # Every peer records the new floor before we serve: forgetting again (even before any
+        # new write leaves this node) still restarts past it.
+        floor = max(self.store.clock()[me], seen) + RECOVERY_SKIP
+        answers, missing = self._ask_all(meta["incarnation"], floor)
+        if missing:
+            return
+        if self.store.meta_finish(meta["run_id"], floor):
             log.warning("recovered: own entry moved %d past the highest seen", RECOVERY_SKIP)
             for peer in self.cfg.peers:
                 try:

@@ -5,7 +5,8 @@ Keys (one Redis per node): kv:vc (clock JSON), kv:store (hash key -> siblings JS
 for state transfer), kv:dig:* (hash-bucket digest), kv:buffer (hash "origin:counter" -> waiting
 message) + kv:bufq (its arrival order), kv:log + kv:logseq (delivery log), kv:outbox:<peer>,
 kv:needsync (peers whose outbox was dropped), kv:meta (state, incarnation, verified run_id),
-kv:incarnations (peers' incarnation ids), kv:sync:<peer> (last anti-entropy exchange),
+kv:incarnations + kv:floors (what peers told us of themselves), kv:sync:<peer> (last
+anti-entropy exchange),
 channels kv:wake:<peer> and kv:ae:wake, kv:links / kv:linkstate:<peer> (fault injection).
 """
 
@@ -179,8 +180,8 @@ class NodeStore:
     def digest_rebuild(self) -> int:
         return sum(int(self.scripts["digest_rebuild"](args=[t])) for t in range(DIGEST_BUCKETS))
 
-    def hello(self, who: int, incarnation: str) -> dict:
-        seen, buffered, prev = self.scripts["hello"](args=[self.cfg.n, who, incarnation])
+    def hello(self, who: int, incarnation: str, floor: int = 0) -> dict:
+        seen, buffered, prev = self.scripts["hello"](args=[self.cfg.n, who, incarnation, floor])
         return {"seen": int(seen), "buffered": int(buffered), "incarnation": prev or None}
 
     def needsync(self) -> dict[int, str]:
@@ -203,9 +204,9 @@ class NodeStore:
         f, m = self.scripts["meta_note"](args=[int(forgot), max_seen, reason])
         return f == "1", int(m)
 
-    def meta_finish(self, run_id: str, skip: int) -> bool:
+    def meta_finish(self, run_id: str, floor: int) -> bool:
         return bool(int(self.scripts["meta_finish"](
-            args=[self.cfg.n, self.cfg.node_id, run_id, skip])))
+            args=[self.cfg.n, self.cfg.node_id, run_id, floor])))
 
     def state(self) -> tuple[str, str]:
         """("serving", "") or ("recovering", why): what /health and /status report."""
