@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGETS = {"kv_ratio_min": 0.5, "visibility_light_p99_ms_max": 50.0, "added_p50_ms_max": 2.0}
+TARGETS = {"kv_ratio_min": 0.5, "visibility_light_p99_ms_max": 50.0, "added_p50_ms_max": 2.0,
+           "ae_bytes_max": 4096}
 
 
 def log(message: str) -> None:
@@ -67,6 +68,13 @@ def table(results: dict) -> list[tuple[str, str, str]]:
          f"{_fmt(vis['half_load']['p50_ms'], 1)} / {_fmt(vis['half_load']['p99_ms'], 1)}", ""),
         ("KV drain after paused link, msg/s", f"{_fmt(kv['drain']['rate_per_s'], 0)} "
          f"({kv['drain']['queued']} in {_fmt(kv['drain']['drain_s'])} s)", ""),
+        (f"KV anti-entropy round, agreeing {kv['anti_entropy']['keys']}-key stores: "
+         "bytes / ms (ratio to a full copy)",
+         f"{_fmt(kv['anti_entropy']['round_bytes'], 0)} / {_fmt(kv['anti_entropy']['round_ms'], 1)}"
+         f" ({_fmt(kv['anti_entropy']['bytes_ratio'], 5)} / "
+         f"{_fmt(kv['anti_entropy']['time_ratio'], 3)})",
+         _verdict(f"<= {TARGETS['ae_bytes_max']} bytes",
+                  kv["anti_entropy"]["round_bytes"] <= TARGETS["ae_bytes_max"])),
         ("Grid throughput ratio balancer / direct", _fmt(grid["throughput"]["ratio"]), ""),
         ("  balancer / direct POST /charge per s (medians)", _fmt(_median(
             grid["throughput"]["balancer"]["throughput_per_s"]), 0) + " / " + _fmt(_median(
@@ -151,6 +159,9 @@ def run(workdir: Path) -> dict:
             "throughput": kv_tput,
             "visibility": kv.visibility(nodes, max_node, settings, log),
             "drain": kv.drain(nodes, stack.admin_token, settings, log),
+            "anti_entropy": kv.anti_entropy(nodes, stack.redis_urls["redis-node1"],
+                                            stack.cluster_token, stack.admin_token, settings,
+                                            log),
         }
         baseline.stop()
         baseline_redis.stop()
