@@ -17,25 +17,24 @@ local cap = tonumber(ARGV[6])
 redis.call('SET', KEYS[4], cap)
 settle_reservation(KEYS[6], ARGV[7])
 local now = now_ms()
-local live, ended = load_live(KEYS, now)
-local load = tonumber(redis.call('GET', KEYS[3]) or '0')
-if #ended > 0 then load = commit(KEYS, now, cap, live, ended) end
-for _, s in ipairs(live) do
-  if s.id == id then return {2, s.ends, load, cap, s.alloc} end
-end
+local st = begin(KEYS, now, cap)
 local deadline = tonumber(ARGV[8])
-if redis.call('HEXISTS', KEYS[7], id) == 1 or (deadline > 0 and now > deadline) then
+local known = find(st, id)
+if known or redis.call('HEXISTS', KEYS[7], id) == 1 or (deadline > 0 and now > deadline) then
+  finish(st)
+  known = find(st, id)
+  if known then return {2, known.ends, st.load, cap, known.alloc} end
   redis.call('HINCRBY', KEYS[5], 'late', 1)
-  return {-1, 0, load, cap, 0}
+  return {-1, 0, st.load, cap, 0}
 end
-if sum_of(live, 'min') + min_w > cap then
+if st.mins + min_w > cap then
+  finish(st)
   redis.call('HINCRBY', KEYS[5], 'refused', 1)
-  return {0, retry_after(live, cap, min_w, now), load, cap, 0}
+  return {0, retry_after(st, min_w), st.load, cap, 0}
 end
 local s = {id = id, max = max_w, min = min_w, alloc = 0, start = now, last = now, energy = 0,
            target = tonumber(ARGV[9]), deadline = now + tonumber(ARGV[4]), vehicle = ARGV[5],
            tie = tie_of(id)}
-live[#live + 1] = s
-load = commit(KEYS, now, cap, live, {})
+finish(st, s)
 redis.call('HINCRBY', KEYS[5], 'admitted', 1)
-return {1, s.ends, load, cap, s.alloc}
+return {1, s.ends, st.load, cap, s.alloc}

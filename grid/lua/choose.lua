@@ -30,28 +30,34 @@ for i = 9, #ARGV do
   local K = {}
   for j = 1, 8 do K[j] = KEYS[base + j] end
   local cap = tonumber(redis.call('GET', K[4]) or '0')
-  local live, ended = load_live(K, now)
-  local load = tonumber(redis.call('GET', K[3]) or '0')
-  if #ended > 0 and cap > 0 then load = commit(K, now, cap, live, ended) end
-  local pending = reservations(K[6], now)
-  local mins, reserved = sum_of(live, 'min'), sum_of(pending, 'min')
-  local s = {name = ARGV[i], load = load, reserved = reserved, cap = cap, active = #live,
-             mins = mins, key = K[6], share = 0}
+  local s = {name = ARGV[i], cap = cap, load = 0, reserved = 0, active = 0, mins = 0,
+             share = 0, ra = -1, roomy = false, key = K[6]}
   s.healthy = (redis.call('HGET', KEYS[2], s.name) or '1') == '1' and 1 or 0
-  s.ra = retry_after(live, cap, min_w, now)
-  s.roomy = mins + reserved + min_w <= cap
-  if max_w > 0 and mins + min_w <= cap then
-    local demands = {newcomer}
-    for _, d in ipairs(live) do demands[#demands + 1] = {id = d.id, min = d.min, max = d.max,
-                                                         tie = d.tie} end
-    if s.roomy then
-      for _, d in ipairs(pending) do demands[#demands + 1] = d end
+  if cap > 0 then  -- 0: the substation never published its capacity
+    local st = begin(K, now, cap)
+    finish(st)
+    local pending = reservations(K[6], now)
+    s.load, s.mins, s.active = st.load, st.mins, redis.call('ZCARD', K[1])
+    s.reserved = sum_of(pending, 'min')
+    s.ra = retry_after(st, min_w)
+    s.roomy = st.mins + s.reserved + min_w <= cap
+    if max_w > 0 and st.mins + min_w <= cap then
+      local extra_max = s.roomy and sum_of(pending, 'max') or 0
+      if st.maxs + extra_max + max_w <= cap then
+        s.share = max_w  -- everyone gets all they ask: no need to read the sessions
+      else
+        local demands = {newcomer}
+        for _, d in ipairs(all_sessions(K)) do demands[#demands + 1] = d end
+        if s.roomy then
+          for _, d in ipairs(pending) do demands[#demands + 1] = d end
+        end
+        allocate(demands, cap)
+        s.share = newcomer.alloc
+      end
     end
-    allocate(demands, cap)
-    s.share = newcomer.alloc
+    if s.healthy == 1 and st.mins + min_w <= cap then fit[#fit + 1] = s end
   end
   subs[#subs + 1] = s
-  if s.healthy == 1 and cap > 0 and mins + min_w <= cap then fit[#fit + 1] = s end
 end
 table.sort(fit, function(a, b)
   if a.roomy ~= b.roomy then return a.roomy end

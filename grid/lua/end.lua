@@ -11,21 +11,18 @@ local id, reason = ARGV[1], ARGV[2]
 local cap = tonumber(redis.call('GET', KEYS[4]) or '0')
 settle_reservation(KEYS[6], ARGV[3])
 local now = now_ms()
-local live, ended = load_live(KEYS, now)
-local found
-for i, s in ipairs(live) do
-  if s.id == id then found = table.remove(live, i) break end
-end
-if not found then
-  local load = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if #ended > 0 then load = commit(KEYS, now, cap, live, ended) end
+local st = begin(KEYS, now, cap)
+local s = find(st, id)
+if not s then
+  finish(st)
   if reason == 'abandoned' and redis.call('HEXISTS', KEYS[7], id) == 0 then
     remember_ended(KEYS, {id = id, energy = 0, ended_at = now, reason = 'abandoned', max = 0,
                           vehicle = ''})
   end
-  return {0, 0, load, 0}
+  return {0, 0, st.load, 0}
 end
-found.ended_at, found.reason = now, reason
-ended[#ended + 1] = found
-local load = commit(KEYS, now, cap, live, ended)
-return {1, found.alloc, load, found.energy}
+integrate(s, now)
+s.ended_at, s.reason = now, reason
+drop(st, s)
+finish(st)
+return {1, s.alloc, st.load, s.energy}

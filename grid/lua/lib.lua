@@ -3,13 +3,16 @@
 --   1 sessions ZSET id -> end ms (Redis time: its deadline, or sooner when its energy target
 --     will be reached at its current allocation)
 --   2 info HASH id -> "max_w:min_w:alloc_w:start_ms:last_ms:energy_wms:target_wms:deadline_ms:vehicle"
---   3 load_w (sum of allocations)   4 capacity_w   5 stats HASH (counters, audit peak_w)
+--   3 load_w (sum of allocations)   4 capacity_w
+--   5 stats HASH (counters, min_sum, max_sum, energy_wms of ended sessions, audit peak_w/over)
 --   6 reserved ZSET "<rid>:<min_w>:<max_w>" -> expiry ms (balancers' in-flight picks)
 --   7 ended HASH id -> "energy_wms:ended_ms:reason:max_w:vehicle"   8 ended_order ZSET id -> ms
--- Invariant every state change keeps (all of them go through commit()):
+-- Invariant every state change keeps (all of them go through begin() ... finish()):
 --   sum(min_w) <= capacity_w, every alloc_w in [min_w, max_w], sum(alloc_w) == load_w
 --   <= capacity_w, allocations max-min fair (allocate(), same as grid/allocation.py), and
---   energy_wms == the integral of alloc_w over Redis time up to last_ms.
+--   energy_wms == the integral of alloc_w over Redis time up to last_ms (allocations change
+--   only in a step, and a session's energy is folded in whenever its allocation changes),
+--   and stats min_sum/max_sum == the sums of min_w/max_w over the charging sessions.
 -- Every quantity is an integer (W, ms, W*ms < 2^53) and written with itos(): Lua's tostring
 -- and cjson keep only 14 significant digits.
 
@@ -111,36 +114,29 @@ local function integrate(s, upto)
   end
 end
 
--- Every session, energy integrated up to now (or its end): {live}, {ended} (ended ones have
--- .reason 'charged' (energy target met) or 'expired' (duration over)).
-local function load_live(K, now)
+local function sum_of(list, field)
+  local total = 0
+  for _, s in ipairs(list) do total = total + s[field] end
+  return total
+end
+
+-- Every charging session (after begin() reaped the due ones), with .ends = its ZSET score.
+local function all_sessions(K)
   local page = redis.call('ZRANGE', K[1], 0, -1, 'WITHSCORES')
-  local live, ended = {}, {}
+  local live = {}
   for i = 1, #page, 2 * PAGE do
     local ids = {}
     for j = i, math.min(i + 2 * PAGE - 1, #page), 2 do ids[#ids + 1] = page[j] end
     local infos = redis.call('HMGET', K[2], unpack(ids))
     for j, id in ipairs(ids) do
-      local s = decode(id, infos[j])
-      s.ends = tonumber(page[i + 2 * (j - 1) + 1])
-      if s.ends <= now then
-        integrate(s, s.ends)
-        s.ended_at = s.ends
-        s.reason = (s.target > 0 and s.energy >= s.target) and 'charged' or 'expired'
-        ended[#ended + 1] = s
-      else
-        integrate(s, now)
+      if infos[j] then
+        local s = decode(id, infos[j])
+        s.ends = tonumber(page[i + 2 * (j - 1) + 1])
         live[#live + 1] = s
       end
     end
   end
-  return live, ended
-end
-
-local function sum_of(list, field)
-  local total = 0
-  for _, s in ipairs(list) do total = total + s[field] end
-  return total
+  return live
 end
 
 local function remember_ended(K, s)
@@ -150,26 +146,92 @@ local function remember_ended(K, s)
   redis.call('ZADD', K[8], s.ended_at, s.id)
 end
 
--- The one step that writes: reallocate the live sessions, reschedule their ends, drop the
--- ended ones (remembered for GET /sessions), keep load_w, counters and the audit peak.
-local function commit(K, now, cap, live, ended)
-  allocate(live, cap)
-  local load = 0
-  for _, s in ipairs(live) do
-    s.last = now
-    s.ends = schedule(s, now)
-    load = load + s.alloc
-    redis.call('HSET', K[2], s.id, encode(s))
-    redis.call('ZADD', K[1], s.ends, s.id)
+-- Take a session off the substation (its energy already integrated to its end).
+local function drop(st, s)
+  redis.call('ZREM', st.K[1], s.id)
+  redis.call('HDEL', st.K[2], s.id)
+  st.mins, st.maxs, st.load = st.mins - s.min, st.maxs - s.max, st.load - s.alloc
+  st.ended[#st.ended + 1] = s
+end
+
+-- Start a step: read the aggregates and reap the sessions whose end (deadline or energy
+-- target) is due by Redis time. Every state change is begin() ... finish().
+-- Aggregates live in the stats HASH: min_sum, max_sum (of the charging sessions).
+local function begin(K, now, cap)
+  local agg = redis.call('HMGET', K[5], 'min_sum', 'max_sum')
+  local st = {K = K, now = now, cap = cap, ended = {},
+              load = tonumber(redis.call('GET', K[3]) or '0'),
+              mins = tonumber(agg[1] or '0'), maxs = tonumber(agg[2] or '0')}
+  st.saturated = st.maxs > cap  -- some session was held below its maximum
+  local due = redis.call('ZRANGEBYSCORE', K[1], '-inf', now, 'WITHSCORES')
+  for i = 1, #due, 2 do
+    local info = redis.call('HGET', K[2], due[i])
+    if info then
+      local s = decode(due[i], info)
+      s.ends = tonumber(due[i + 1])
+      integrate(s, s.ends)
+      s.ended_at = s.ends
+      s.reason = (s.target > 0 and s.energy >= s.target) and 'charged' or 'expired'
+      drop(st, s)
+    else
+      redis.call('ZREM', K[1], due[i])
+    end
   end
-  for _, s in ipairs(ended) do
-    redis.call('ZREM', K[1], s.id)
-    redis.call('HDEL', K[2], s.id)
+  return st
+end
+
+-- A charging session by id (nil when not charging).
+local function find(st, id)
+  local score = redis.call('ZSCORE', st.K[1], id)
+  if not score then return nil end
+  local s = decode(id, redis.call('HGET', st.K[2], id))
+  s.ends = tonumber(score)
+  return s
+end
+
+local function store(st, s)
+  s.ends = schedule(s, st.now)
+  redis.call('HSET', st.K[2], s.id, encode(s))
+  redis.call('ZADD', st.K[1], s.ends, s.id)
+end
+
+-- Finish a step: add `added` (a new session) if given, reallocate and write what changed.
+-- While no session is (or was) held below its maximum, every allocation is its maximum and
+-- nothing but the newcomer changes: O(1). Otherwise every allocation is recomputed
+-- (allocate()); a session whose allocation changes gets its energy integrated up to now
+-- with the old one first, and its end rescheduled.
+local function finish(st, added)
+  local K, now, cap = st.K, st.now, st.cap
+  if not added and #st.ended == 0 then return st.load end
+  if added then st.mins, st.maxs = st.mins + added.min, st.maxs + added.max end
+  if st.saturated or st.maxs > cap then
+    local live = all_sessions(K)
+    if added then live[#live + 1] = added end
+    local before = {}
+    for i, s in ipairs(live) do before[i] = s.alloc end
+    allocate(live, cap)
+    st.load = 0
+    for i, s in ipairs(live) do
+      st.load = st.load + s.alloc
+      if s == added or s.alloc ~= before[i] then
+        local new = s.alloc
+        s.alloc = before[i]
+        integrate(s, now)
+        s.alloc, s.last = new, now
+        store(st, s)
+      end
+    end
+  elseif added then
+    added.alloc = added.max
+    st.load = st.load + added.alloc
+    store(st, added)
+  end
+  for _, s in ipairs(st.ended) do
     remember_ended(K, s)
     redis.call('HINCRBY', K[5], s.reason, 1)
     redis.call('HINCRBY', K[5], 'energy_wms', s.energy)
   end
-  if #ended > 0 then
+  if #st.ended > 0 then
     local extra = redis.call('ZCARD', K[8]) - KEEP_ENDED
     if extra > 0 then
       for _, id in ipairs(redis.call('ZRANGE', K[8], 0, extra - 1)) do
@@ -179,13 +241,14 @@ local function commit(K, now, cap, live, ended)
     end
     redis.call('PUBLISH', ROOM_CHANNEL, K[1])
   end
-  redis.call('SET', K[3], load)
-  -- Audit, summed here from the allocations just written (not from load_w): the highest
-  -- total this substation ever had, and how many steps were over capacity (must stay 0).
+  redis.call('SET', K[3], st.load)
+  redis.call('HSET', K[5], 'min_sum', st.mins, 'max_sum', st.maxs)
+  -- Audit: the highest total this substation ever had after a step, and how many steps
+  -- ended above capacity or with minimums that don't fit (must stay 0).
   local peak = tonumber(redis.call('HGET', K[5], 'peak_w') or '0')
-  if load > peak then redis.call('HSET', K[5], 'peak_w', load) end
-  if load > cap or sum_of(live, 'min') > cap then redis.call('HINCRBY', K[5], 'over', 1) end
-  return load
+  if st.load > peak then redis.call('HSET', K[5], 'peak_w', st.load) end
+  if st.load > cap or st.mins > cap then redis.call('HINCRBY', K[5], 'over', 1) end
+  return st.load
 end
 
 -- Reservations are released here only: by the admission they were made for, or by the
@@ -210,16 +273,15 @@ end
 
 -- Seconds until enough of the soonest-ending sessions end for a minimum of `need_min` to fit
 -- (ceil, >= 1); 0 when it fits now, -1 when it never fits (need_min > capacity).
-local function retry_after(live, cap, need_min, now)
-  if need_min > cap then return -1 end
-  local over = sum_of(live, 'min') + need_min - cap
+local function retry_after(st, need_min)
+  if need_min > st.cap then return -1 end
+  local over = st.mins + need_min - st.cap
   if over <= 0 then return 0 end
-  local by_end = {}
-  for i, s in ipairs(live) do by_end[i] = s end
+  local by_end = all_sessions(st.K)
   table.sort(by_end, function(a, b) return a.ends < b.ends end)
   for _, s in ipairs(by_end) do
     over = over - s.min
-    if over <= 0 then return math.max(1, math.ceil((s.ends - now) / 1000)) end
+    if over <= 0 then return math.max(1, math.ceil((s.ends - st.now) / 1000)) end
   end
   return 1
 end

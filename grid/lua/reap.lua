@@ -5,6 +5,6 @@
 -- Returns the number of sessions ended.
 local now = now_ms()
 if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1) == 0 then return 0 end
-local live, ended = load_live(KEYS, now)
-commit(KEYS, now, tonumber(ARGV[1]), live, ended)
-return #ended
+local st = begin(KEYS, now, tonumber(ARGV[1]))
+finish(st)
+return #st.ended

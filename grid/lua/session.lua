@@ -6,12 +6,13 @@
 -- Returns {'charging', info, end_ms, energy_wms, now_ms}, {'ended', ended record, 0, 0, now_ms}
 --         or {'unknown', '', 0, 0, now_ms}.
 local id = ARGV[1]
-local cap = tonumber(redis.call('GET', KEYS[4]) or '0')
 local now = now_ms()
-local live, ended = load_live(KEYS, now)
-if #ended > 0 then commit(KEYS, now, cap, live, ended) end
-for _, s in ipairs(live) do
-  if s.id == id then return {'charging', encode(s), s.ends, s.energy, now} end
+local st = begin(KEYS, now, tonumber(redis.call('GET', KEYS[4]) or '0'))
+finish(st)
+local s = find(st, id)
+if s then
+  integrate(s, now)
+  return {'charging', encode(s), s.ends, s.energy, now}
 end
 local record = redis.call('HGET', KEYS[7], id)
 if record then return {'ended', record, 0, 0, now} end

@@ -8,15 +8,16 @@
 local cap = tonumber(ARGV[1])
 redis.call('SET', KEYS[4], cap)
 local now = now_ms()
-local live, ended = load_live(KEYS, now)
-local load = tonumber(redis.call('GET', KEYS[3]) or '0')
-if #ended > 0 then load = commit(KEYS, now, cap, live, ended) end
+local st = begin(KEYS, now, cap)
+finish(st)
 local names = {'admitted', 'refused', 'late', 'expired', 'charged', 'deleted', 'abandoned',
                'energy_wms', 'peak_w', 'over'}
 local stats = redis.call('HMGET', KEYS[5], unpack(names))
 local function stat(i) return tonumber(stats[i] or '0') end
-local out = {now, load, cap, #live, sum_of(live, 'min'), sum_of(live, 'max'),
-             stat(8) + sum_of(live, 'energy'), stat(9), stat(10)}
+local live = all_sessions(KEYS)
+for _, s in ipairs(live) do integrate(s, now) end
+local out = {now, st.load, cap, #live, st.mins, st.maxs, stat(8) + sum_of(live, 'energy'),
+             stat(9), stat(10)}
 for i = 1, 7 do out[#out + 1] = stat(i) end
 local limit = tonumber(ARGV[2])
 table.sort(live, function(a, b) return a.ends < b.ends end)
