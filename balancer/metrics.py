@@ -35,7 +35,7 @@ class BalancerCollector(Collector):
         pipe.hgetall(keys.ROUTED)
         pipe.llen(QUEUE)
         health, routed, queued = pipe.execute()
-        yield GaugeMetricFamily("grid_queue_length", "Cars waiting for room (all balancers).",
+        yield GaugeMetricFamily("balancer_queue_length", "Cars waiting for room (all balancers).",
                                 value=float(queued))
         healthy = GaugeMetricFamily("balancer_upstream_healthy",
                                     "1 when the balancer routes to the substation.",

@@ -31,6 +31,8 @@ class SubstationCollector(Collector):
                     snap.load_w)
         yield gauge("substation_requested_watts", "Sum of active sessions' maximum power.",
                     snap.max_sum_w)
+        yield gauge("substation_minimum_watts", "Sum of active sessions' minimum power "
+                    "(admission needs it to fit in the capacity).", snap.min_sum_w)
         yield gauge("substation_capacity_watts", "Configured capacity.", snap.capacity_w)
         yield gauge("substation_utilization_ratio", "Load / capacity.",
                     snap.load_w / snap.capacity_w if snap.capacity_w else 0.0)
