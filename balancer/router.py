@@ -115,7 +115,8 @@ class Router:
             decision.utilization_after = answer.get("utilization")
             decision.session_id, decision.ends_at = answer.get("session_id"), answer.get("ends_at")
             return Routed(200, answer, {})
-        if wait:
+        # A car whose minimum exceeds every substation's capacity would block the queue forever.
+        if wait and any(s.capacity_w >= req.floor_w for s in view.subs.values()):
             queue_id, position = self.queue.join(view.rid, body)
             decision.outcome, decision.session_id = QUEUED, queue_id
             answer = {"session_id": queue_id, "state": QUEUED, "position": position,

@@ -88,9 +88,12 @@ def test_queue_survives_a_balancer_restart_and_cancel_works(grid_factory):
                timeout=5, interval=0.05, message="last car admitted")
 
 
-def test_a_car_that_does_not_wait_is_refused_not_queued(grid_factory):
+def test_a_car_that_does_not_wait_or_never_fits_is_refused_not_queued(grid_factory):
     grid = grid_factory(capacities=ONE_SUB)
     assert grid.charge("EV-first", **FULL).status_code == 200
     resp = grid.charge("EV-impatient", **FULL)
     assert resp.status_code == 503 and "Retry-After" in resp.headers
+    # Waiting can't help a car whose minimum is above every capacity: it would block the queue.
+    never = grid.charge("EV-huge", power_kw=12, allow_reduced=False, wait=True)
+    assert never.status_code == 503, never.text
     assert grid.status()["queue"]["length"] == 0
