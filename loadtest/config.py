@@ -22,6 +22,9 @@ DEFAULT_GRID_CAPACITY_KW = 300.0  # substations 150 + 100 + 50 kW in the local s
 POWER_MIX: tuple[tuple[float, int], ...] = ((3.7, 25), (7.4, 30), (11.0, 25), (22.0, 15), (50.0, 5))
 
 REFUSED_NAME = "/charge [refused 503]"  # how a grid refusal shows up in Locust's statistics
+QUEUED_NAME = "/charge [queued 202]"  # a car that asked to wait and joined the queue
+FROM_QUEUE_NAME = "/sessions/[queued] admitted"  # the poll that saw a queued car charging
+CANCELLED_NAME = "/sessions/[queued] cancelled"  # a waiting car that gave up
 
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}

@@ -53,9 +53,10 @@ def light_traffic(stack, round_: int) -> None:
 
 
 def refusal(stack) -> None:
-    """More power than any substation has: each refuses, the balancer answers 503."""
+    """Full power (the old rule) above any substation's capacity: each refuses, 503."""
     resp = requests.post(f"{stack.urls['balancer']}/charge", timeout=TIMEOUT,
-                         json={"vehicle_id": "EV-too-big", "power_kw": 500})
+                         json={"vehicle_id": "EV-too-big", "power_kw": 500,
+                               "allow_reduced": False})
     assert resp.status_code == 503, resp.text
 
 

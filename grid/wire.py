@@ -1,4 +1,4 @@
-"""What substations and the balancer agree on over HTTP: session ids, times, refusal marker."""
+"""What substations and the balancer agree on over HTTP: names, session ids, headers, units."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import secrets
 from datetime import UTC, datetime
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
-SESSION_ID_RE = re.compile(r"^([A-Za-z0-9_-]{1,48})\.[0-9a-f]{16}$")
+SESSION_ID_RE = re.compile(r"^([A-Za-z0-9_-]{1,48})\.([0-9a-f]{16})$")
+# A car waiting in the balancers' queue: "queue.<16 hex>"; once admitted on substation S its
+# session is "S.<the same hex>". No substation may be called "queue".
+QUEUE_PREFIX = "queue"
 
-# The balancer names its least-utilization reservation ("<16 hex>:<watts>") in this header;
-# the substation's admission removes it atomically (see lua/admit.lua).
+# The balancer names its least-utilization reservation ("<16 hex>:<min_w>:<max_w>") in this
+# header; the substation's admission settles it atomically (grid/lua/admit.lua).
 RESERVATION_HEADER = "X-Grid-Reservation"
-RESERVATION_RE = re.compile(r"^[0-9a-f]{16}:[0-9]{1,10}$")
+RESERVATION_RE = re.compile(r"^[0-9a-f]{16}:[0-9]{1,10}:[0-9]{1,10}$")
+
+# The session id the balancer chose for this try: its idempotency key, and the id it ends
+# when it gives up on the try (so a late admission never leaves a session nobody knows of).
+SESSION_HEADER = "X-Grid-Session"
 
 # Redis-clock epoch ms after which the caller no longer waits for this admission.
 DEADLINE_HEADER = "X-Grid-Deadline"
@@ -28,9 +35,20 @@ def deadline_from(header: str | None) -> int:
 NO_CAPACITY = "no capacity"
 
 
-def new_session_id(substation: str) -> str:
+def new_session_id(substation: str, hex16: str | None = None) -> str:
     """`<substation>.<16 hex>`: the holder is in the id, so DELETE needs no lookup."""
-    return f"{substation}.{secrets.token_hex(8)}"
+    return f"{substation}.{hex16 or secrets.token_hex(8)}"
+
+
+def is_valid_name(name: str) -> bool:
+    """A substation name: NAME_RE, and not the queue's prefix."""
+    return bool(NAME_RE.match(name)) and name != QUEUE_PREFIX
+
+
+def split_session_id(session_id: str) -> tuple[str, str] | None:
+    """(holder, 16 hex) of a session or queue id, or None when malformed."""
+    match = SESSION_ID_RE.match(session_id)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def reservation_from(header: str | None) -> str:
@@ -53,3 +71,11 @@ def iso_from_ms(epoch_ms: int) -> str:
 def kw(watts: int | float) -> float:
     """Watts (stored) to kW (spoken), rounded to the watt."""
     return round(watts / 1000, 3)
+
+
+WMS_PER_KWH = 3_600_000_000  # watt-milliseconds in one kWh
+
+
+def kwh(wms: int) -> float:
+    """Watt-milliseconds (stored) to kWh (spoken), rounded to the milliwatt-hour."""
+    return round(wms / WMS_PER_KWH, 6)
