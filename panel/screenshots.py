@@ -9,13 +9,15 @@ The browser steps are shared with the end-to-end test (tests/panel/test_panel_e2
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from common.settings import REPO_ROOT
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -25,9 +27,20 @@ NODE_NAMES = ("node1", "node2", "node3")
 SUBSTATION_NAMES = ("substation1", "substation2", "substation3")
 
 
-def launch(playwright):
-    """Debian's chromium, headless; Playwright's own browser downloads are never used."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def chromium_path() -> str | None:
+    """The system's Chromium (CHROMIUM=/path overrides), found on PATH like the shell does."""
+    override = os.environ.get("CHROMIUM")
+    if override:
+        return override if os.path.isabs(override) and os.access(override, os.X_OK) else None
+    return next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+
+
+def launch(playwright, executable: str | None = None):
+    """The system's chromium, headless; Playwright's own browser downloads are never used."""
+    executable = executable or chromium_path()
+    if executable is None:
+        raise FileNotFoundError("chromium is not on PATH (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
 
 
 def open_view(page, panel_url: str, view: str, timeout_ms: int = 30_000) -> None:
@@ -116,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "and a burst) instead of starting a private stack")
     parser.add_argument("--out", type=Path, default=IMG_DIR, help="where the PNGs go")
     args = parser.parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        print(f"{CHROMIUM} not found: install Debian's chromium package", file=sys.stderr)
+    if chromium_path() is None:
+        print("chromium not found on PATH: install Debian's chromium package", file=sys.stderr)
         return 1
     if args.url:
         paths = capture(args.url, args.out)
