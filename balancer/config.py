@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from balancer.strategies import DEFAULT, NAMES
-from common.settings import ConfigError, env_float, env_int, env_list, env_str, load_dotenv
-from substations.wire import NAME_RE
+from common.settings import (  # parse_substations: the one SUBSTATIONS parser, re-exported
+    ConfigError,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    load_dotenv,
+    parse_substations,
+)
 
 
 @dataclass(frozen=True)
@@ -21,22 +27,6 @@ class Config:
     upstream_timeout_s: float  # per try
     eject_after: int  # consecutive request-path failures before ejection
     reservation_ttl_ms: int
-
-
-def parse_substations(items: list[str]) -> dict[str, str]:
-    """`name=url` items → {name: url} sorted by name."""
-    found: dict[str, str] = {}
-    for item in items:
-        name, sep, url = item.partition("=")
-        name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not NAME_RE.match(name) or urlparse(url).scheme not in ("http", "https"):
-            raise ConfigError(f"SUBSTATIONS item {item!r} is not name=http://host:port")
-        if name in found:
-            raise ConfigError(f"SUBSTATIONS names {name!r} twice")
-        found[name] = url
-    if not found:
-        raise ConfigError("SUBSTATIONS must list at least one name=url")
-    return dict(sorted(found.items()))
 
 
 def load_config() -> Config:

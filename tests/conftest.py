@@ -3,10 +3,11 @@
 Everything started here is torn down even when the test fails. A tool that the suite
 needs and that is missing fails the run in CI (CI=true) and skips locally with a reason.
 
-The run leaves nothing behind outside the checkout: pytest's base temp dir is `.pytest-tmp/run`
-(cleared at the start of the next run), TMPDIR is `.pytest-tmp/run-tmp` for this process and
-everything it starts, and a session-scoped check at the end fails when anything is left in that
-TMPDIR or any process started by the run is still alive (see tests/hygiene.py).
+The run leaves nothing behind outside the checkout: pytest's base temp dir is
+`.pytest-tmp/run-<pid>` (removed by the next run once that pid has ended), TMPDIR is
+`.pytest-tmp/run-<pid>-tmp` for this process and everything it starts, and a session-scoped
+check at the end fails when anything is left in that TMPDIR or any process started by the run
+is still alive (see tests/hygiene.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,24 @@ def require_tool(path_or_name: str, why: str) -> str:
     pytest.skip(message)
 
 
+def remove_dead_runs(base: Path) -> None:
+    """Temp dirs of earlier runs (`run-<pid>`, `run-<pid>-tmp`) whose process has ended."""
+    for path in base.glob("run-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "tool(name, why): needs this executable; checked before any fixture starts "
@@ -60,8 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "embedded_redis: runs on the Redis that ships in a pip dependency")
     # A per-run base temp dir inside the checkout, and TMPDIR beneath it for this process and
     # every child (Gunicorn, Streamlit, Chromium profiles), so the leak check sees all of it.
-    if config.option.basetemp is None:
-        config.option.basetemp = str(BASETEMP / "run")
+    if config.option.basetemp is None:  # one per run, so runs side by side do not collide
+        remove_dead_runs(BASETEMP)
+        config.option.basetemp = str(BASETEMP / f"run-{os.getpid()}")
     base = Path(config.option.basetemp).resolve()
     run_tmp = base.parent / f"{base.name}-tmp"  # beside pytest's basetemp, which it clears
     shutil.rmtree(run_tmp, ignore_errors=True)

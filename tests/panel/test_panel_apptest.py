@@ -181,4 +181,4 @@ def test_bad_configuration_is_reported_on_the_page(monkeypatch):
     at = page("grid")
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "Configuration error: SUBSTATIONS item 'nonsense' is not name=url"]
+        "Configuration error: SUBSTATIONS item 'nonsense' is not name=http://host:port"]
