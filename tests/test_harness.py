@@ -25,6 +25,7 @@ TOOL_TESTS = [
     OBS + "test_alert_rules_pass_promtool_check_and_their_unit_tests",
     "tests/stack/test_prometheus.py",
     "tests/panel/test_panel_e2e.py",
+    "tests/panel/test_panel_large.py",
 ]
 EXPECTED = {"promtool", "prometheus", "chromium"}  # each one named in some reason
 
@@ -72,7 +73,7 @@ def test_a_relative_path_is_never_taken_for_a_tool(tmp_path, monkeypatch):
 @pytest.mark.parametrize("ci", [False, True], ids=["local", "ci"])
 def test_without_tools_every_tool_test_skips_locally_and_fails_in_ci(tmp_path, ci):
     code, outcomes = run_without_tools(tmp_path, ci)
-    assert len(outcomes) >= 7, outcomes  # 3 promtool, 2 prometheus, 2+ browser
+    assert len(outcomes) >= 10, outcomes  # 3 promtool, 2 prometheus, 2 browser, 3 large
     wanted = {"failure", "error"} if ci else {"skipped"}
     assert {outcome for _, outcome, _ in outcomes} <= wanted, outcomes
     named = {tool for tool in EXPECTED if any(tool in message for _, _, message in outcomes)}
