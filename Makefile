@@ -45,7 +45,7 @@ kill: $(STAMP)
 	@$(PY) -m stack kill $(SVC)
 
 clean:
-	rm -rf data run loadtest/reports bench/results tests/artifacts
+	rm -rf data run loadtest/reports bench/results tests/artifacts .pytest-tmp
 
 loadtest: $(STAMP)
 	$(PY) -m loadtest ui

@@ -6,7 +6,9 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+from common.settings import SUBSTATION_NAME_RE
+
+NAME_RE = SUBSTATION_NAME_RE  # the one rule, shared with the SUBSTATIONS parser
 SESSION_ID_RE = re.compile(r"^([A-Za-z0-9_-]{1,48})\.([0-9a-f]{16})$")
 # A car waiting in the balancers' queue: "queue.<16 hex>"; once admitted on substation S its
 # session is "S.<the same hex>". No substation may be called "queue".

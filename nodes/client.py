@@ -26,8 +26,9 @@ import requests
 
 from common.settings import env_list, load_dotenv
 from nodes import vclock
+from stack.services import default_settings
 
-DEFAULT_NODES = "http://127.0.0.1:5001,http://127.0.0.1:5002,http://127.0.0.1:5003"
+DEFAULT_NODES = default_settings()["NODE_URLS"]
 DEFAULT_SESSION = Path(os.environ.get("GRIDCLOCK_SESSION",
                                       Path.home() / ".gridclock-session.json"))
 

@@ -10,6 +10,7 @@ import streamlit as st
 from panel.api import ApiError, Balancer, Result, fetch_all
 from panel.config import PanelConfig
 from panel.ui import DOWN, UP, Clients, guarded, small_table, table
+from panel.ui_history import grid_history
 from panel.views_grid import (
     STRATEGIES,
     allocation_rows,
@@ -34,6 +35,7 @@ def render(cfg: PanelConfig, clients: Clients) -> None:
     st.session_state.setdefault("history", [])
     st.session_state.setdefault("ended", set())
     st.fragment(run_every=cfg.refresh_s)(live)(clients)
+    grid_history(cfg)  # load, utilisation, allocations, queue over time, from Prometheus
     st.divider()
     left, right = st.columns(2, gap="large")
     with left, guarded("strategy"):

@@ -127,6 +127,27 @@ def compose_layout() -> Layout:
     )
 
 
+def default_layout() -> Layout:
+    """The stack as `make up` runs it by default: spec ports on 127.0.0.1 (no secrets)."""
+    return Layout(ports=SPEC_PORTS, cluster_token="", admin_token="")
+
+
+def default_urls() -> dict[str, str]:
+    """Base URL of every HTTP service of the default local stack, by service name: the one
+    source of the default URLs of the panel, the load test and the CLI."""
+    layout = default_layout()
+    return {name: layout.url(name) for name in SPEC_PORTS if not name.startswith("redis-")}
+
+
+def default_settings() -> dict[str, str]:
+    """NODE_URLS, BALANCER_URL, SUBSTATIONS and PROMETHEUS_URL of the default local stack."""
+    layout = default_layout()
+    return {"NODE_URLS": ",".join(layout.url(node) for node in NODES),
+            "BALANCER_URL": layout.url("balancer"),
+            "SUBSTATIONS": substations_setting(layout),
+            "PROMETHEUS_URL": layout.url("prometheus")}
+
+
 def substations_setting(layout: Layout) -> str:
     """The SUBSTATIONS value shared by balancer and panel: `name=url,...`."""
     return ",".join(f"{name}={layout.url(name)}" for name in SUBSTATION_NAMES)
@@ -177,7 +198,7 @@ def services(layout: Layout) -> list[Service]:
             "--browser.gatherUsageStats", "false")
     env = {"NODE_URLS": node_urls, "BALANCER_URL": layout.url("balancer"),
            "SUBSTATIONS": substations_setting(layout), "ADMIN_TOKEN": layout.admin_token,
-           "PYTHONUNBUFFERED": "1"}
+           "PROMETHEUS_URL": layout.url("prometheus"), "PYTHONUNBUFFERED": "1"}
     out.append(Service("panel", STREAMLIT, argv, env, port, (*NODES, "balancer"),
                        health_path="/health", metrics=True))
     port = layout.ports["prometheus"]

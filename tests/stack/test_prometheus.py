@@ -12,17 +12,17 @@ import requests
 
 from common.procs import wait_until
 from stack.services import JOBS
-from tests.conftest import require_tool
 
 from .observability import concrete, panel_queries
 
 TIMEOUT = 5
+pytestmark = pytest.mark.tool("prometheus", "the dashboards' queries are checked against a real "
+                                            "Prometheus")
 
 
 @pytest.fixture(scope="module")
 def prom(stack) -> Iterator:
     """The session stack with Prometheus (scrape interval 1 s) started beside it."""
-    require_tool("prometheus", "the dashboards' queries are checked against a real Prometheus")
     panel = stack.procs.get("panel")
     if panel is None or not panel.running:  # every scraped target must be up, the panel too
         stack.start_service("panel")
