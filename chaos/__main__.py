@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from stack import netns
 
@@ -14,7 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("run", "soak"):
         p = sub.add_parser(name)
         p.add_argument("--duration", type=float, default=120.0)
-        p.add_argument("--no-disk-loss", action="store_true")
+        p.add_argument("--no-disk-loss", action="store_true",
+                       help="leave the disk-loss fault out of the schedule")
+        p.add_argument("--out", type=Path, default=None,
+                       help="parent of the report directory (default chaos/reports)")
         if name == "run":
             p.add_argument("--seed", type=int, default=7)
         else:
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         list(range(args.first_seed, args.first_seed + args.seeds))
     rows = []
     for seed in seeds:
-        report, verdict = run(args.duration, seed, disk_loss=not args.no_disk_loss)
+        report, verdict = run(args.duration, seed, args.out, disk_loss=not args.no_disk_loss)
         print(summary(report, verdict), flush=True)
         rows.append((seed, verdict, report))
     if args.command == "soak":
