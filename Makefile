@@ -63,19 +63,7 @@ kill: $(STAMP)
 clean:
 	rm -rf data run loadtest/reports bench/results tests/artifacts chaos/reports
 
-loadup-hosts: $(STAMP)
-	$(PY) -m stack up-hosts
-
-down-hosts: $(STAMP)
-	@$(PY) -m stack down-hosts
-
-chaos: $(STAMP)
-	$(PY) -m chaos run --duration $(DURATION) --seed $(SEED)
-
-chaos-soak: $(STAMP)
-	$(PY) -m chaos soak --seeds $(SEEDS) --duration $(DURATION)
-
-test: $(STAMP)
+loadtest: $(STAMP)
 	$(PY) -m loadtest ui
 
 rush-hour: $(STAMP)
