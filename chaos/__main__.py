@@ -15,8 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("run", "soak"):
         p = sub.add_parser(name)
         p.add_argument("--duration", type=float, default=120.0)
-        p.add_argument("--no-disk-loss", action="store_true",
-                       help="leave the disk-loss fault out of the schedule")
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--no-disk-loss", action="store_true",
+                           help="leave the disk-loss fault out of the schedule")
+        group.add_argument("--force-disk-loss", action="store_true",
+                           help="inject disk loss even when the nodes cannot recover from it")
+        p.add_argument("--faults", default="",
+                       help="comma-separated fault kinds (default: all), e.g. kill=redis-grid")
         p.add_argument("--out", type=Path, default=None,
                        help="parent of the report directory (default chaos/reports)")
         if name == "run":
@@ -29,13 +34,21 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(f"make chaos: {why}", file=sys.stderr)
         return 2
+    from chaos.nemesis import KINDS
     from chaos.run import run, summary
+
+    disk_loss = "no" if args.no_disk_loss else "force" if args.force_disk_loss else "auto"
+    faults = tuple(k for k in args.faults.split(",") if k) or KINDS
+    unknown = [k for k in faults if k.partition("=")[0] not in KINDS]
+    if unknown:
+        parser.error(f"unknown fault kinds {unknown}; known: {', '.join(KINDS)}")
 
     seeds = [args.seed] if args.command == "run" else \
         list(range(args.first_seed, args.first_seed + args.seeds))
     rows = []
     for seed in seeds:
-        report, verdict = run(args.duration, seed, args.out, disk_loss=not args.no_disk_loss)
+        report, verdict = run(args.duration, seed, args.out, disk_loss=disk_loss,
+                              faults=faults)
         print(summary(report, verdict), flush=True)
         rows.append((seed, verdict, report))
     if args.command == "soak":

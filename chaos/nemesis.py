@@ -29,7 +29,7 @@ GRID_HOSTS = (*SUBSTATION_NAMES, GRID_REDIS, "balancer")
 KINDS = ("partition-one-way", "partition-two-way", "isolate-node", "partition-majority",
          "grid-redis-cut", "pause", "kill", "slow-link", "lossy-link", "disk-loss")
 PAUSE_TARGETS = (*NODES, *NODE_REDIS, GRID_REDIS)
-KILL_TARGETS = (*NODES, *NODE_REDIS, *SUBSTATION_NAMES, "balancer")
+KILL_TARGETS = (*NODES, *NODE_REDIS, *SUBSTATION_NAMES, "balancer", GRID_REDIS)
 RECOVERY_TIMEOUT_S = 40.0
 
 
@@ -44,16 +44,21 @@ class Planned:
 
 
 def schedule(seed: int, duration: float, kinds: tuple[str, ...]) -> list[Planned]:
-    """The faults of one run: the same seed and kinds give the same list."""
+    """The faults of one run: the same seed and kinds give the same list. A kind may name its
+    target (`kill=redis-grid`, `pause=node2`, `isolate-node=node1`) to focus a run."""
     rng = random.Random(seed)
     out, t = [], 3.0
-    while True:
+    while kinds:
         hold = round(rng.uniform(2.0, 7.0), 2)
-        kind = rng.choice(kinds)
+        kind, _, target = rng.choice(kinds).partition("=")
         if t + hold > duration - 2.0:
             return out
-        out.append(Planned(round(t, 2), kind, _params(rng, kind), hold, id=len(out) + 1))
+        params = _params(rng, kind)
+        if target:
+            params[next(iter(params))] = target
+        out.append(Planned(round(t, 2), kind, params, hold, id=len(out) + 1))
         t += hold + rng.uniform(1.0, 3.0)
+    return out
 
 
 def _params(rng: random.Random, kind: str) -> dict[str, Any]:

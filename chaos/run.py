@@ -41,8 +41,9 @@ def disk_loss_supported(stack: HostsStack) -> bool:
     return "state" in status
 
 
-def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: bool = True,
-        kv_clients: int = 4, ev_clients: int = 3) -> tuple[Path, dict[str, Any]]:
+def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: str = "auto",
+        faults: tuple[str, ...] = KINDS, kv_clients: int = 4,
+        ev_clients: int = 3) -> tuple[Path, dict[str, Any]]:
     prefix, subnet = network_settings()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report = (out_dir or REPORTS) / f"{stamp}-seed{seed}"
@@ -54,12 +55,15 @@ def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: bool
     try:
         say(f"chaos seed {seed}: starting the hosts stack ({prefix}*, {subnet})...")
         stack.start()
-        kinds = KINDS
-        if not disk_loss:
-            kinds = tuple(k for k in kinds if k != "disk-loss")
+        kinds = faults
+        wants_disk_loss = any(k.startswith("disk-loss") for k in kinds)
+        if wants_disk_loss and disk_loss == "no":
+            kinds = tuple(k for k in kinds if not k.startswith("disk-loss"))
             notes.append("disk-loss disabled for this run (--no-disk-loss)")
-        elif not disk_loss_supported(stack):
-            kinds = tuple(k for k in kinds if k != "disk-loss")
+        elif wants_disk_loss and disk_loss == "force":
+            notes.append("disk-loss forced (--force-disk-loss) whether or not nodes recover")
+        elif wants_disk_loss and not disk_loss_supported(stack):
+            kinds = tuple(k for k in kinds if not k.startswith("disk-loss"))
             notes.append("disk-loss skipped: the nodes' /status has no \"state\" field, so "
                          "they cannot recover from a lost disk yet")
         plan = schedule(seed, duration, kinds)
