@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="leave the disk-loss fault out of the schedule")
         group.add_argument("--force-disk-loss", action="store_true",
                            help="inject disk loss even when the nodes cannot recover from it")
+        group.add_argument("--require-disk-loss", action="store_true",
+                           help="exit 3 at once when the nodes cannot recover from disk loss")
         p.add_argument("--faults", default="",
                        help="comma-separated fault kinds (default: all), e.g. kill=redis-grid")
         p.add_argument("--out", type=Path, default=None,
@@ -35,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make chaos: {why}", file=sys.stderr)
         return 2
     from chaos.nemesis import KINDS
-    from chaos.run import run, summary
+    from chaos.run import DiskLossUnsupported, run, summary
 
-    disk_loss = "no" if args.no_disk_loss else "force" if args.force_disk_loss else "auto"
+    disk_loss = ("no" if args.no_disk_loss else "force" if args.force_disk_loss
+                 else "require" if args.require_disk_loss else "auto")
     faults = tuple(k for k in args.faults.split(",") if k) or KINDS
     unknown = [k for k in faults if k.partition("=")[0] not in KINDS]
     if unknown:
@@ -47,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         list(range(args.first_seed, args.first_seed + args.seeds))
     rows = []
     for seed in seeds:
-        report, verdict = run(args.duration, seed, args.out, disk_loss=disk_loss,
-                              faults=faults)
+        try:
+            report, verdict = run(args.duration, seed, args.out, disk_loss=disk_loss,
+                                  faults=faults)
+        except DiskLossUnsupported as exc:
+            print(f"make chaos: {exc}", file=sys.stderr)
+            return 3
         print(summary(report, verdict), flush=True)
         rows.append((seed, verdict, report))
     if args.command == "soak":

@@ -28,6 +28,10 @@ REPORTS = REPO_ROOT / "chaos" / "reports"
 CONVERGE_TIMEOUT_S = 60.0
 
 
+class DiskLossUnsupported(RuntimeError):
+    """--require-disk-loss on nodes that cannot recover from a lost disk."""
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
@@ -62,6 +66,9 @@ def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: str 
             notes.append("disk-loss disabled for this run (--no-disk-loss)")
         elif wants_disk_loss and disk_loss == "force":
             notes.append("disk-loss forced (--force-disk-loss) whether or not nodes recover")
+        elif wants_disk_loss and disk_loss == "require" and not disk_loss_supported(stack):
+            raise DiskLossUnsupported("the nodes' /status has no \"state\" field: they cannot "
+                                      "recover from a lost disk yet")
         elif wants_disk_loss and not disk_loss_supported(stack):
             kinds = tuple(k for k in kinds if not k.startswith("disk-loss"))
             notes.append("disk-loss skipped: the nodes' /status has no \"state\" field, so "
