@@ -137,6 +137,16 @@ def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm
                              json={"vehicle_id": "EV-hosts", "power_kw": 7.4}, timeout=5)
         assert resp.status_code == 200, resp.text
 
+        # Prometheus (when installed) scrapes every service across the bridge, by name.
+        if "prometheus" in rows:
+            def scraped() -> bool:
+                targets = requests.get(f"{rows['prometheus']['url']}/api/v1/targets",
+                                       timeout=5).json()["data"]["activeTargets"]
+                up_ = {t["labels"]["instance"] for t in targets if t["health"] == "up"}
+                return up_ >= {"node1", "node2", "node3", "substation1", "balancer"}
+
+            wait_until(scraped, timeout=60, interval=1, message="Prometheus scraping by name")
+
         # kill: restarted with a new pid, in the same namespace.
         old = rows["node2"]["pid"]
         assert up.ctl("kill", "node2").returncode == 0
