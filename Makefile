@@ -5,13 +5,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SVC    ?=
 RUN_TIME ?= 60s
+DURATION ?= 120
+SEED     ?= 7
+SEEDS    ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help up test lint ps stop start kill clean loadtest rush-hour bench screenshots venv
+.PHONY: help up up-hosts down-hosts chaos chaos-soak test lint ps stop start kill clean loadtest rush-hour bench screenshots venv
 
 help:
 	@echo "make up | test | lint | ps | stop SVC=x | start SVC=x | kill SVC=x | clean"
 	@echo "make loadtest | rush-hour RUN_TIME=60s | bench | screenshots"
+	@echo "make up-hosts | down-hosts | chaos DURATION=120 SEED=7 | chaos-soak SEEDS=10 (root, Linux)"
 
 venv: $(STAMP)
 
@@ -24,6 +28,18 @@ $(STAMP): pyproject.toml
 
 up: $(STAMP)
 	$(PY) -m stack up
+
+up-hosts: $(STAMP)
+	$(PY) -m stack up-hosts
+
+down-hosts: $(STAMP)
+	@$(PY) -m stack down-hosts
+
+chaos: $(STAMP)
+	$(PY) -m chaos run --duration $(DURATION) --seed $(SEED)
+
+chaos-soak: $(STAMP)
+	$(PY) -m chaos soak --seeds $(SEEDS) --duration $(DURATION)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -45,7 +61,7 @@ kill: $(STAMP)
 	@$(PY) -m stack kill $(SVC)
 
 clean:
-	rm -rf data run loadtest/reports bench/results tests/artifacts .pytest-tmp
+	rm -rf data run loadtest/reports bench/results tests/artifacts .pytest-tmp chaos/reports
 
 loadtest: $(STAMP)
 	$(PY) -m loadtest ui

@@ -1,4 +1,5 @@
-"""python -m stack up | ps [--json] | stop SVC | start SVC | kill SVC | generate [--check]"""
+"""python -m stack up | up-hosts | down-hosts | ps [--json] | stop SVC | start SVC | kill SVC |
+generate [--check]"""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description="GridClock's stack")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run every service in the foreground (make up)")
+    hosts = sub.add_parser("up-hosts", help="the same, every service on its own network "
+                           "namespace (root, Linux)")
+    hosts.add_argument("--without", default="", help="comma-separated services to leave out")
+    sub.add_parser("down-hosts", help="remove namespaces, links and rules left by up-hosts")
     ps = sub.add_parser("ps", help="state, pid, port and health of every service")
     ps.add_argument("--json", action="store_true")
     for name, text in (("stop", "stop one service (it stays stopped)"),
@@ -27,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         from stack.up import main as up
 
         return up()
+    if args.command in ("up-hosts", "down-hosts"):
+        from stack import hosts
+
+        if args.command == "down-hosts":
+            return hosts.down_hosts()
+        return hosts.up_hosts(tuple(name for name in args.without.split(",") if name))
     if args.command == "generate":
         return generate(args.check)
 

@@ -25,7 +25,7 @@ def _state(run_dir: Path) -> dict[str, dict]:
 
 
 def status(run_dir: Path) -> list[dict]:
-    """One row per service: name, state, pid, port, health, url."""
+    """One row per service: name, state, pid, (host, address under up-hosts,) port, health, url."""
     state = _state(run_dir)
     try:
         infos = {info["name"]: info for info in process_infos(run_dir / "supervisor.sock")}
@@ -36,18 +36,25 @@ def status(run_dir: Path) -> list[dict]:
         info = infos.get(name, {})
         running = info.get("statename") == "RUNNING"
         probe = Service(name, svc["kind"], (), {}, svc["port"], health_path=svc["health_path"])
-        rows.append({"name": name, "state": info.get("statename", "UNKNOWN"),
-                     "pid": info.get("pid") or None, "port": svc["port"],
-                     "health": ("healthy" if healthy(probe, timeout=0.5) else "unhealthy")
-                     if running else "-",
-                     "url": svc["url"]})
+        address = svc.get("address", "127.0.0.1")
+        row = {"name": name, "state": info.get("statename", "UNKNOWN"),
+               "pid": info.get("pid") or None}
+        if "address" in svc:  # make up-hosts: every service on its own host
+            row.update(host=svc["host"], address=address)
+        row.update(port=svc["port"],
+                   health=("healthy" if healthy(probe, host=address, timeout=0.5)
+                           else "unhealthy") if running else "-",
+                   url=svc["url"])
+        rows.append(row)
     return rows
 
 
 def format_status(rows: list[dict]) -> str:
-    header = {"name": "SERVICE", "state": "STATE", "pid": "PID", "port": "PORT",
-              "health": "HEALTH", "url": "URL"}
-    table = [header] + [{k: "-" if v is None else str(v) for k, v in row.items()} for row in rows]
+    header = {"name": "SERVICE", "state": "STATE", "pid": "PID", "host": "HOST",
+              "address": "ADDRESS", "port": "PORT", "health": "HEALTH", "url": "URL"}
+    header = {k: v for k, v in header.items() if any(k in row for row in rows) or not rows}
+    table = [header] + [{k: "-" if row.get(k) is None else str(row[k]) for k in header}
+                        for row in rows]
     widths = {k: max(len(r[k]) for r in table) for k in header}
     return "\n".join("  ".join(r[k].ljust(widths[k]) for k in header).rstrip() for r in table)
 

@@ -78,8 +78,14 @@ def port_busy(port: int) -> bool:
     return False
 
 
+def service_row(svc: Service, layout: Layout) -> dict:
+    """What `make ps` knows of a service (stack.json)."""
+    return {"name": svc.name, "kind": svc.kind, "port": svc.port,
+            "health_path": svc.health_path, "url": service_url(svc, layout)}
+
+
 def write_run_files(settings: StackSettings, layout: Layout, svcs: list[Service],
-                    color: bool) -> Path:
+                    color: bool, rows: list[dict] | None = None) -> Path:
     """supervisord.conf, prometheus.yml and stack.json (what `make ps` reads) under run/."""
     run_dir = settings.run_dir
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -88,8 +94,7 @@ def write_run_files(settings: StackSettings, layout: Layout, svcs: list[Service]
             Path(svc.data_dir).mkdir(parents=True, exist_ok=True)
     if any(svc.kind == PROMETHEUS for svc in svcs):
         write_local_prometheus_config(layout)
-    state = [{"name": svc.name, "kind": svc.kind, "port": svc.port,
-              "health_path": svc.health_path, "url": service_url(svc, layout)} for svc in svcs]
+    state = rows if rows is not None else [service_row(svc, layout) for svc in svcs]
     (run_dir / "stack.json").write_text(json.dumps({"services": state}, indent=1) + "\n")
     conf = run_dir / "supervisord.conf"
     # It holds the services' environments, tokens included: readable by the owner only.
@@ -143,6 +148,16 @@ class Runner:
             raise ConfigError(f"ports already in use: {', '.join(busy)}; free them or set "
                               "GRIDCLOCK_PORT_OFFSET (e.g. 100) to shift every port")
 
+    # Hooks for `make up-hosts` (stack/hosts.py), where services live at their own addresses.
+    def rows(self) -> list[dict]:
+        return [service_row(svc, self.layout) for svc in self.svcs]
+
+    def healthy(self, svc: Service) -> bool:
+        return healthy(svc, timeout=0.5)
+
+    def banner(self) -> str:
+        return banner(self.svcs, self.layout, self.missing_prometheus)
+
     def _on_signal(self, signum, frame) -> None:
         if self.stop_requested_at is None:
             self.stop_requested_at = time.monotonic()
@@ -160,7 +175,7 @@ class Runner:
     def run(self) -> int:
         self.preflight()
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        conf = write_run_files(self.settings, self.layout, self.svcs, color)
+        conf = write_run_files(self.settings, self.layout, self.svcs, color, self.rows())
         if self.settings.wrote_dotenv:
             say("wrote .env with random CLUSTER_TOKEN and ADMIN_TOKEN")
         if self.missing_prometheus:
@@ -201,9 +216,9 @@ class Runner:
                 last_refresh = now
                 self._refresh_pids()
                 if pending:
-                    pending = [svc for svc in pending if not healthy(svc, timeout=0.5)]
+                    pending = [svc for svc in pending if not self.healthy(svc)]
                     if not pending:
-                        say(banner(self.svcs, self.layout, self.missing_prometheus))
+                        say(self.banner())
                     elif now > deadline:
                         names = ", ".join(svc.name for svc in pending)
                         say(f"still not healthy after {HEALTH_TIMEOUT_S:.0f}s: {names} "

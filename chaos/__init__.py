@@ -1,0 +1,1 @@
+"""Jepsen-style chaos testing of GridClock on `make up-hosts`: workload, nemesis, checker."""

@@ -1,0 +1,160 @@
+"""Checks of the smart grid, from the recorded admissions, ends and refusals alone.
+
+What the outside can know: a session is surely active from the moment its admission was
+acknowledged until the first of (its end was requested, its `ends_at` passed); it may be active
+from the moment its admission was requested until the first of (its end was acknowledged, its
+`ends_at`, for an unknown outcome the requested duration, passed). Smart charging may lower a
+session's allocation later, down to its `min_power_kw`, so a session surely claims at least
+that minimum (or, without smart charging, the power it was granted) and at most the power it
+asked for. Capacities are the substations' own `capacity_kw` at the end.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from chaos.checker.history import Fault, Op
+
+EPS = 1e-6
+CLOCK_MARGIN_S = 0.5  # Redis time vs. this machine's wall clock, and request latency
+REACHABLE_GRACE_S = 6.0  # after a grid fault heals, the balancer's health checks catch up
+
+
+def _ends(ops: list[Op]) -> dict[str, list[Op]]:
+    out: dict[str, list[Op]] = defaultdict(list)
+    for op in ops:
+        if op.f == "end":
+            out[op.args["session_id"]].append(op)
+    return out
+
+
+def _ends_at(op: Op, wall_start: float) -> float:
+    """`ends_at` (epoch seconds) on the history's clock."""
+    return float(op.result["ends_at_epoch"]) - wall_start
+
+
+def sure_intervals(ops: list[Op], wall_start: float) -> list[tuple[float, float, float, Op]]:
+    """(from, to, minimum claim kW, admission) of every acknowledged session."""
+    ends = _ends(ops)
+    out = []
+    for op in ops:
+        if op.f != "charge" or op.type != "ok":
+            continue
+        res = op.result
+        stop = _ends_at(op, wall_start) - CLOCK_MARGIN_S
+        for end in ends.get(res["session_id"], []):
+            stop = min(stop, end.start)
+        if "allocated_kw" in res:  # smart charging: it may be lowered to its minimum
+            claim = float(op.args.get("min_power_kw", 1.4))
+        else:
+            claim = float(res["power_kw"])
+        if stop > op.end:
+            out.append((op.end, stop, claim, op))
+    return out
+
+
+def check_capacity(ops: list[Op], final: dict[str, Any]) -> list[dict]:
+    """At no instant do the sessions surely active on a substation surely claim more than its
+    capacity."""
+    violations = []
+    capacity = capacities(final)
+    by_sub: dict[str, list] = defaultdict(list)
+    for start, stop, claim, op in sure_intervals(ops, final["wall_start"]):
+        by_sub[op.result["substation"]].append((start, stop, claim, op))
+    for name, intervals in by_sub.items():
+        if name not in capacity:
+            continue
+        points = sorted([(s, 1, i) for i, (s, _, _, _) in enumerate(intervals)]
+                        + [(e, 0, i) for i, (_, e, _, _) in enumerate(intervals)])
+        active: set[int] = set()
+        reported = False
+        for t, is_start, i in points:
+            if not is_start:
+                active.discard(i)
+                reported = False
+                continue
+            active.add(i)
+            load = sum(intervals[j][2] for j in active)
+            if load > capacity[name] + EPS and not reported:
+                reported = True  # once per overload episode
+                violations.append({
+                    "kind": "over-capacity", "substation": name,
+                    "detail": f"{name} surely held {load:.1f} kW > {capacity[name]:.1f} kW "
+                              f"at t={t:.3f}s ({len(active)} sessions)",
+                    "ops": [intervals[j][3].ref() for j in sorted(active)]})
+    return violations
+
+
+def capacities(final: dict[str, Any]) -> dict[str, float]:
+    return {name: float(sub["capacity_kw"])
+            for name, sub in final.get("substations", {}).items() if "capacity_kw" in sub}
+
+
+def grid_faults_near(faults: list[Fault], start: float, end: float) -> list[Fault]:
+    return [f for f in faults if f.value.get("grid")
+            and f.start <= end and f.end + REACHABLE_GRACE_S >= start]
+
+
+def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[list, int]:
+    """A refusal (503 from the balancer) while no grid fault was near and some substation's
+    possible load left room for the whole request is a violation. Returns the violations and
+    how many refusals could be judged."""
+    wall_start = final["wall_start"]
+    capacity = capacities(final)
+    ends = _ends(ops)
+    charges = [op for op in ops if op.f == "charge"]
+    violations, judged = [], 0
+    for refusal in charges:
+        if refusal.type != "fail" or refusal.result.get("status") != 503:
+            continue
+        if grid_faults_near(faults, refusal.start, refusal.end):
+            continue
+        judged += 1
+        possible: dict[str, float] = defaultdict(float)
+        holders: dict[str, list[Op]] = defaultdict(list)
+        for op in charges:
+            if op is refusal or op.type == "fail" or op.start >= refusal.end:
+                continue
+            if op.type == "ok":
+                until = _ends_at(op, wall_start) + CLOCK_MARGIN_S
+                for end in ends.get(op.result["session_id"], []):
+                    if end.type == "ok":
+                        until = min(until, end.end)
+                subs = [op.result["substation"]]
+            else:  # unknown outcome: may hold power anywhere until its duration passes
+                until = op.end + float(op.args.get("duration_s", 60)) + CLOCK_MARGIN_S
+                subs = list(capacity)
+            if until < refusal.start:
+                continue
+            for sub in subs:
+                possible[sub] += float(op.args.get("power_kw", 7.4))
+                holders[sub].append(op)
+        need = float(refusal.args.get("power_kw", 7.4))
+        for sub, cap in capacity.items():
+            if cap - possible[sub] >= need - EPS:
+                violations.append({
+                    "kind": "refused-with-room", "substation": sub,
+                    "detail": f"refused {need} kW at t={refusal.start:.3f}s while {sub} held at "
+                              f"most {possible[sub]:.1f} of {cap:.1f} kW and no grid fault was "
+                              f"within {REACHABLE_GRACE_S:.0f}s",
+                    "ops": [refusal.ref()]})
+                break
+    return violations, judged
+
+
+def check(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[list, dict]:
+    refused, judged = check_refusals(ops, faults, final)
+    violations = check_capacity(ops, final) + refused
+    charges = [op for op in ops if op.f == "charge"]
+    counts = {
+        "charges_admitted": sum(op.type == "ok" for op in charges),
+        "charges_refused": sum(op.type == "fail" and op.result.get("status") == 503
+                               for op in charges),
+        "charges_failed_other": sum(op.type == "fail" and op.result.get("status") != 503
+                                    for op in charges),
+        "charges_unknown": sum(op.type == "info" for op in charges),
+        "sessions_ended": sum(op.f == "end" and op.type == "ok" for op in ops),
+        "refusals_judged": judged,
+    }
+    return violations, counts
