@@ -88,6 +88,10 @@ def table(results: dict) -> list[tuple[str, str, str]]:
                      f"{_fmt(row['spread_after_wave1'])} / {row['refused']} "
                      f"({row['refused_while_capacity_remained']}) / "
                      f"{row['upstream_retries']:.0f}", target))
+    if "nscale" in results:
+        from bench.nscale import table_rows
+
+        rows += table_rows(results["nscale"])
     return rows
 
 
@@ -120,7 +124,7 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 
 def run(workdir: Path) -> dict:
-    from bench import grid, kv
+    from bench import grid, kv, nscale
     from bench.settings import BenchSettings
     from common.procs import GunicornService, RedisServer
     from stack.local import LocalStack
@@ -169,6 +173,7 @@ def run(workdir: Path) -> dict:
         baseline.stop()
         baseline_redis.stop()
         stack.stop()
+    results["nscale"] = nscale.run(workdir / "nscale", settings, log)
     results["duration_s"] = round(time.time() - started, 1)
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
@@ -188,8 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run (same as BENCH_QUICK=1)")
-    if parser.parse_args(argv).quick:
+    parser.add_argument("--only", choices=["nscale"],
+                        help="run one part alone (nscale: clusters of N = 3, 5, 7 nodes)")
+    args = parser.parse_args(argv)
+    if args.quick:
         os.environ["BENCH_QUICK"] = "1"
+    if args.only == "nscale":
+        return main_nscale()
+    from bench.nscale import plot as plot_nscale
     from bench.plot import render
 
     with tempfile.TemporaryDirectory(prefix="gridclock-bench-") as tmp:
@@ -201,9 +212,32 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     plot = render(results, RESULTS_DIR / "bench.png")
+    plot_nscale(results["nscale"], RESULTS_DIR / "nscale.png")
     (RESULTS_DIR / "latest.md").write_text(markdown(results))
     print_table(table(results))
     log(f"\n{results['duration_s']} s; wrote {RESULTS_DIR / 'latest.json'} and {plot}")
+    return 0
+
+
+def main_nscale() -> int:
+    """`python -m bench --only nscale`: the N-scaling part alone (nscale.json, nscale.png)."""
+    from bench import nscale
+    from bench.settings import BenchSettings
+
+    started, machine = time.time(), machine_info()
+    with tempfile.TemporaryDirectory(prefix="gridclock-nscale-") as tmp:
+        try:
+            result = nscale.run(Path(tmp), BenchSettings.from_env(), log)
+        except BaseException:
+            keep_logs(Path(tmp), RESULTS_DIR / "failed-run-logs")
+            raise
+    result["machine"] = {**machine, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    result["duration_s"] = round(time.time() - started, 1)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "nscale.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    plot = nscale.plot(result, RESULTS_DIR / "nscale.png")
+    print_table(nscale.table_rows(result))
+    log(f"\n{result['duration_s']} s; wrote {RESULTS_DIR / 'nscale.json'} and {plot}")
     return 0
 
 
