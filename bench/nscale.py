@@ -1,10 +1,12 @@
 """N scaling: clusters of N = 3, 5, 7 real nodes (Gunicorn + own redis-server each) on this
 machine, from the same service list as `make up` (`services(layout, n_nodes=N)`).
 
-Per N: PUT throughput at node1, time until a write at node1 is visible on every node, replication
-messages, batches and bytes per write, and CPU seconds per 1000 writes of the writing node and of
-the others. Every cluster shares the same cores, so throughput at one node also pays for the
-N - 1 peers' work: the growth of the cost per write is the figure that carries over.
+Per N: PUT throughput at node1 (and its ratio to N = 3, median of per-round ratios, the
+clusters' order alternating between rounds), time until a write at node1 is visible on every
+node, replication messages, batches and bytes per write, and CPU seconds per 1000 writes of the
+writing node, its Redis, the others and the whole cluster. All clusters share the same cores,
+so throughput at one node also pays for the N - 1 peers' work: the growth of the cost per write
+is the figure that carries over to a cluster with a machine per node.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench.kv import clock_at, put_target, set_link, visibility_probe
 from bench.loadgen import run_closed, run_count
 from bench.scrape import metric_sum
 from bench.settings import BenchSettings
+from bench.stats import median_ratio, percentile
 from common.procs import Abort, Proc, free_port, wait_until
 from common.redis_bin import redis_server_path
 from stack.health import healthy
@@ -47,8 +50,6 @@ BYTES_WRITES = 200  # writes held behind paused links to count the bytes queued 
 PEER_WRITES = 300
 
 
-def throughput_runs(s: BenchSettings) -> int:
-    return 1 if s.quick else 3
 
 
 class Cluster:
@@ -183,70 +184,132 @@ def wire_bytes(cluster: Cluster, writes: int, s: BenchSettings) -> dict:
     }
 
 
-def measure(cluster: Cluster, s: BenchSettings, log) -> dict:
-    urls = cluster.node_urls
-    target = put_target(urls[0], f"n{cluster.n}")
-    before, cpu_before = _counters(cluster), cluster.cpu_seconds()
-    runs = [run_closed(target, s.concurrency, s.duration_s, s.warmup_s, s.processes)
-            for _ in range(throughput_runs(s))]
-    cluster.wait_replicated()
-    after, cpu_after = _counters(cluster), cluster.cpu_seconds()
-    writes = after["local_writes"] - before["local_writes"]
-    cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-    per_k = 1000 / writes if writes else float("nan")
-    nodes = [svc.name for svc in cluster.node_svcs]
-    redises = [svc.name for svc in cluster.redis_svcs]
-    throughputs = [round(r.throughput, 1) for r in runs]
-    log(f"  N={cluster.n}: {throughputs} PUT/s at node1, errors {sum(r.errors for r in runs)}")
-    vis = visibility_probe(urls, f"n{cluster.n}", samples=s.visibility_samples)
-    log(f"  N={cluster.n}: visible on all {cluster.n} nodes p50 {vis['p50_ms']:.1f} ms, "
-        f"p99 {vis['p99_ms']:.1f} ms ({vis['samples']} writes, {vis['failed']} failed)")
-    for url in urls[1:]:
-        run_count(put_target(url, "peer"), PEER_WRITES, s.concurrency, s.processes)
-    cluster.wait_replicated()
-    size = wire_bytes(cluster, BYTES_WRITES, s)
-    cluster.wait_replicated()
-    log(f"  N={cluster.n}: {size['messages_per_write']:.2f} messages, "
-        f"{size['bytes_per_write']:.0f} bytes per write; clock {size['clock_bytes']} bytes")
-    return {
-        "n": cluster.n,
-        "throughput_per_s": throughputs,
-        "errors": sum(r.errors for r in runs),
-        "p50_ms": runs[-1].percentile(50),
-        "visibility": vis,
-        "writes_counted": writes,
-        "messages_per_write": (after["replicated"] - before["replicated"]) / writes,
-        "batches_per_write": (after["batches"] - before["batches"]) / writes,
-        "wire": size,
-        "cpu_s_per_1000_writes": {
-            "writer_node": cpu[nodes[0]] * per_k,
-            "writer_redis": cpu[redises[0]] * per_k,
-            "other_node_mean": sum(cpu[n] for n in nodes[1:]) / (cluster.n - 1) * per_k,
-            "other_redis_mean": sum(cpu[r] for r in redises[1:]) / (cluster.n - 1) * per_k,
-            "cluster_total": sum(cpu.values()) * per_k,
-        },
-    }
+class Tally:
+    """Writes, replication counters and CPU seconds of one cluster, summed over its rounds."""
+
+    def __init__(self, cluster: Cluster, idle_cpu_per_s: dict[str, float]):
+        self.cluster = cluster
+        self.idle = idle_cpu_per_s  # per process: background work (lock renewals, pings)
+        self.totals: dict[str, float] = {}
+        self.runs: list = []
+
+    def measure_round(self, s: BenchSettings) -> float:
+        """One closed-loop PUT run at node1, counted until every peer has every write; CPU is
+        what the processes used above their idle rate during the window."""
+        cluster = self.cluster
+        before, cpu_before, t0 = _counters(cluster), cluster.cpu_seconds(), time.monotonic()
+        result = run_closed(put_target(cluster.node_urls[0], f"n{cluster.n}"), s.concurrency,
+                            s.duration_s, s.warmup_s, s.processes)
+        cluster.wait_replicated()
+        after, cpu_after = _counters(cluster), cluster.cpu_seconds()
+        window = time.monotonic() - t0
+        for key in after:
+            self.totals[key] = self.totals.get(key, 0.0) + after[key] - before[key]
+        for name in cpu_after:
+            used = cpu_after[name] - cpu_before[name] - self.idle.get(name, 0.0) * window
+            self.totals[f"cpu:{name}"] = self.totals.get(f"cpu:{name}", 0.0) + max(0.0, used)
+        self.runs.append(result)
+        return result.throughput
+
+    def summary(self) -> dict:
+        cluster, totals = self.cluster, self.totals
+        writes = totals["local_writes"]
+        per_k = 1000 / writes if writes else float("nan")
+        cpu = {k[4:]: v for k, v in totals.items() if k.startswith("cpu:")}
+        nodes = [svc.name for svc in cluster.node_svcs]
+        redises = [svc.name for svc in cluster.redis_svcs]
+        peers = cluster.n - 1
+        return {
+            "n": cluster.n,
+            "throughput_per_s": [round(r.throughput, 1) for r in self.runs],
+            "errors": sum(r.errors for r in self.runs),
+            "writes_counted": writes,
+            "messages_per_write": totals["replicated"] / writes,
+            "batches_per_write": totals["batches"] / writes,
+            "cpu_s_per_1000_writes": {
+                "writer_node": cpu[nodes[0]] * per_k,
+                "writer_redis": cpu[redises[0]] * per_k,
+                "other_node_mean": sum(cpu[n] for n in nodes[1:]) / peers * per_k,
+                "other_redis_mean": sum(cpu[r] for r in redises[1:]) / peers * per_k,
+                "cluster_total": sum(cpu.values()) * per_k,
+            },
+        }
+
+
+def idle_cpu(clusters: list[Cluster], seconds: float) -> dict[int, dict[str, float]]:
+    """CPU seconds per second each process uses with no load (all clusters idle at once)."""
+    before = {c.n: c.cpu_seconds() for c in clusters}
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - t0
+    return {c.n: {name: max(0.0, used - before[c.n].get(name, 0.0)) / elapsed
+                  for name, used in c.cpu_seconds().items()} for c in clusters}
+
+
+def _visibility(tallies: list[Tally], s: BenchSettings, rounds: int) -> dict[int, dict]:
+    """Visibility samples in blocks, the clusters' order alternating like the throughput's."""
+    times: dict[int, list[float]] = {t.cluster.n: [] for t in tallies}
+    failed = dict.fromkeys(times, 0)
+    per_block = max(1, s.visibility_samples // rounds)
+    for r in range(rounds):
+        for tally in tallies if r % 2 == 0 else tallies[::-1]:
+            n = tally.cluster.n
+            block = visibility_probe(tally.cluster.node_urls, f"n{n}-{r}", samples=per_block,
+                                     keep_times=True)
+            times[n] += block["times_ms"]
+            failed[n] += block["failed"]
+    return {n: {"samples": len(t), "failed": failed[n], "p50_ms": percentile(t, 50),
+                "p99_ms": percentile(t, 99), "max_ms": max(t) if t else float("nan")}
+            for n, t in times.items()}
 
 
 def run(workdir: Path, s: BenchSettings, log, sizes: tuple[int, ...] = SIZES) -> dict:
+    """Every cluster up at once (idle ones cost little), rounds alternating the order of N, so
+    a change of the machine's load hits every N alike; ratios are medians of per-round ratios."""
+    rounds = 2 if s.quick else 4
     log(f"N scaling: clusters of {', '.join(map(str, sizes))} nodes, {WORKERS} Gunicorn worker "
-        "each, one at a time on the same cores")
-    rows = []
-    for n in sizes:
-        cluster = Cluster(workdir / f"n{n}", n)
-        try:
-            t0 = time.monotonic()
+        f"per node, all up at once, {rounds} rounds alternating the order")
+    clusters = [Cluster(workdir / f"n{n}", n) for n in sizes]
+    try:
+        t0 = time.monotonic()
+        for cluster in clusters:
             cluster.start()
-            log(f"  N={n}: {n} nodes + {n} redis-servers healthy in "
-                f"{time.monotonic() - t0:.1f} s")
-            rows.append(measure(cluster, s, log))
-        finally:
+        log(f"  {sum(sizes)} nodes + {sum(sizes)} redis-servers healthy in "
+            f"{time.monotonic() - t0:.1f} s")
+        idle = idle_cpu(clusters, 1.0 if s.quick else 3.0)
+        tallies = [Tally(cluster, idle[cluster.n]) for cluster in clusters]
+        per_round: list[dict[int, float]] = []
+        for r in range(rounds):
+            got = {}
+            for tally in tallies if r % 2 == 0 else tallies[::-1]:
+                got[tally.cluster.n] = tally.measure_round(s)
+            per_round.append(got)
+            log(f"  round {r + 1}: PUT/s at node1 " + ", ".join(
+                f"N={n}: {got[n]:.0f}" for n in sizes))
+        visibility = _visibility(tallies, s, rounds)
+        rows = []
+        for tally in tallies:
+            cluster = tally.cluster
+            row = tally.summary()
+            row["idle_cluster_cpu_s_per_s"] = sum(tally.idle.values())
+            for url in cluster.node_urls[1:]:
+                run_count(put_target(url, "peer"), PEER_WRITES, s.concurrency, s.processes)
+            cluster.wait_replicated()
+            row["wire"] = wire_bytes(cluster, BYTES_WRITES, s)
+            cluster.wait_replicated()
+            row["visibility"] = visibility[cluster.n]
+            row["throughput_ratio_to_first"] = median_ratio(
+                [got[cluster.n] for got in per_round], [got[sizes[0]] for got in per_round])
+            vis = row["visibility"]
+            log(f"  N={cluster.n}: visible everywhere p50 {vis['p50_ms']:.1f} ms, p99 "
+                f"{vis['p99_ms']:.1f} ms; {row['messages_per_write']:.2f} messages, "
+                f"{row['wire']['bytes_per_write']:.0f} bytes per write; clock "
+                f"{row['wire']['clock_bytes']} bytes")
+            rows.append(row)
+    finally:
+        for cluster in clusters:
             cluster.stop()
-    base = rows[0]
-    for row in rows:
-        row["throughput_vs_first"] = (_median(row["throughput_per_s"])
-                                      / _median(base["throughput_per_s"]))
-    return {"workers_per_node": WORKERS, "sizes": list(sizes), "rows": rows,
+    return {"workers_per_node": WORKERS, "sizes": list(sizes), "rounds": rounds, "rows": rows,
             "growth": growth(rows)}
 
 
@@ -285,8 +348,10 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
 
     cpu = [r["cpu_s_per_1000_writes"] for r in rows]
     return [
-        (f"N={ns}: PUT/s at node1 (median)", join([_median(r["throughput_per_s"]) for r in rows],
-                                                  0), ""),
+        (f"N={ns}: PUT/s at node1 (median of rounds)",
+         join([_median(r["throughput_per_s"]) for r in rows], 0), ""),
+        (f"N={ns}: PUT throughput ratio to N={rows[0]['n']}",
+         join([r["throughput_ratio_to_first"] for r in rows], 2), ""),
         (f"N={ns}: visible on every node p50 ms", join([r["visibility"]["p50_ms"] for r in rows]),
          ""),
         (f"N={ns}: visible on every node p99 ms", join([r["visibility"]["p99_ms"] for r in rows]),
@@ -300,6 +365,8 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
         (f"N={ns}: vector clock bytes in a message",
          join([r["wire"]["clock_bytes"] for r in rows], 0), "O(N)"),
         (f"N={ns}: CPU s / 1000 writes, writer node", join([c["writer_node"] for c in cpu], 2), ""),
+        (f"N={ns}: CPU s / 1000 writes, writer's Redis", join([c["writer_redis"] for c in cpu],
+                                                               2), ""),
         (f"N={ns}: CPU s / 1000 writes, each other node",
          join([c["other_node_mean"] for c in cpu], 2), ""),
         (f"N={ns}: CPU s / 1000 writes, whole cluster",
@@ -330,7 +397,9 @@ def plot(result: dict, path: Path) -> Path:
     for label, values in scaled.items():
         left.plot(ns, [v / values[0] for v in values], marker="o", label=label)
     left.plot(ns, [(n - 1) / (first["n"] - 1) for n in ns], linestyle="--", color="black",
-              label="(N - 1) / (N0 - 1): linear in N")
+              label="(N - 1) / (N0 - 1): one message per peer")
+    left.plot(ns, [n / first["n"] for n in ns], linestyle=":", color="black",
+              label="N / N0: one clock entry per node")
     left.set_xticks(ns)
     left.set_xlabel("N (nodes)")
     left.set_ylabel(f"relative to N = {first['n']}")
