@@ -544,3 +544,28 @@ def pod_processes(n_nodes: int, workload: str, ordinal: int = 0,
         argv = [*container.get("command", ()), *container.get("args", ())]
         out.append((container["name"], argv, env))
     return out
+
+
+def pods(n_nodes: int) -> dict[str, tuple[str, int]]:
+    """pod name -> (workload, ordinal) of every pod the manifests make, with StatefulSet-style
+    names (`node-0`, `redis-grid-0`) and `<deployment>-<i>` for Deployments' replicas."""
+    out = {}
+    for resources_ in documents(n_nodes).values():
+        for doc in resources_:
+            if doc["kind"] in ("StatefulSet", "Deployment"):
+                name = doc["metadata"]["name"]
+                for i in range(doc["spec"]["replicas"]):
+                    out[f"{name}-{i}"] = (name, i)
+    return out
+
+
+def dns_names(n_nodes: int) -> dict[str, str]:
+    """Every hostname a pod dials -> the pod answering it (the first replica behind a Service):
+    what a host's /etc/hosts needs to run the pods outside Kubernetes."""
+    out = {kv_host(i): f"{KV}-{i}" for i in range(n_nodes)}
+    for resources_ in documents(n_nodes).values():
+        for doc in resources_:
+            if doc["kind"] == "Service" and doc["spec"].get("clusterIP") != "None":
+                workload = doc["spec"]["selector"]["app.kubernetes.io/name"]
+                out[doc["metadata"]["name"]] = f"{workload}-0"
+    return out

@@ -114,6 +114,20 @@ def _argv_shape(argv: list[str]) -> list[str]:
     return [re.sub(r"127\.0\.0\.1|0\.0\.0\.0", "HOST", a) for a in argv]
 
 
+def _bound_port(container: str, argv: list[str], env: dict[str, str]) -> int:
+    """The port a container's process listens on, read from its command and environment."""
+    if "PORT" in env:
+        return int(env["PORT"])
+    for flag in ("--port", "--server.port"):
+        if flag in argv:
+            return int(argv[argv.index(flag) + 1])
+    for arg in argv:
+        if arg.startswith("--web.listen-address="):
+            return int(arg.rsplit(":", 1)[1])
+    assert container == "grafana", container
+    return 3000  # Grafana's default, as in compose
+
+
 def _node_urls(n: int) -> str:
     return ",".join(f"http://node{i + 1}:KVPORT" for i in range(n))
 
@@ -329,3 +343,51 @@ def test_relabelling_keeps_each_services_http_port_with_its_job_and_pod_name():
                     jobs[kept["instance"]] = kept["job"]
     assert jobs == {"node-0": "kv-node", **{f"{s}-0": "substation" for s in SUBSTATION_NAMES},
                     "balancer-0": "balancer", "panel-0": "panel", "prometheus-0": "prometheus"}
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 6, 9])
+def test_any_n_renders_valid_manifests_with_n_ordinals_and_a_majority_budget(n):
+    docs = [d for resources_ in k8s.documents(n).values() for d in resources_]
+    for doc in docs:
+        kubernetes_validate.validate(doc, k8s.KUBERNETES_VERSION, strict=True)
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert by_kind[("StatefulSet", k8s.KV)]["spec"]["replicas"] == n
+    assert by_kind[("PodDisruptionBudget", k8s.KV)]["spec"]["minAvailable"] == n // 2 + 1
+    last = {c: env for c, _, env in k8s.pod_processes(n, k8s.KV, n - 1, TOKENS, docs)}[k8s.KV]
+    assert last["NODE_ID"] == str(n - 1) and len(last["NODE_URLS"].split(",")) == n
+
+
+def test_a_cluster_needs_a_node():
+    with pytest.raises(ValueError):
+        k8s.documents(0)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_every_address_a_pod_dials_names_a_pod_listening_on_that_port(n):
+    docs = resources(n)
+    names, pods = k8s.dns_names(n), k8s.pods(n)
+    listening = {}  # pod -> ports its containers declare, checked against what they bind
+    for pod, (workload, ordinal) in pods.items():
+        declared = {c["name"]: {p["containerPort"] for p in c.get("ports", ())}
+                    for c in containers(find(n, "StatefulSet" if workload in (
+                        k8s.KV, "redis-grid", "prometheus", "grafana") else "Deployment",
+                        workload)).values()}
+        for container, argv, env in k8s.pod_processes(n, workload, ordinal, TOKENS, docs):
+            if declared[container]:
+                assert declared[container] == {_bound_port(container, argv, env)}, pod
+        listening[pod] = set().union(*declared.values())
+    datasource = find(n, "ConfigMap", "grafana-provisioning")["data"]
+    dialled = set()
+    for pod, (workload, ordinal) in pods.items():
+        texts = [v for _, _, env in k8s.pod_processes(n, workload, ordinal, TOKENS, docs)
+                 for v in env.values()]
+        if workload == "grafana":
+            texts += list(datasource.values())
+        for host, port in re.findall(r"//([\w.-]+):(\d+)", " ".join(texts)):
+            if host == "127.0.0.1":
+                continue  # the pod's own Redis sidecar
+            assert host in names, (pod, host)
+            assert int(port) in listening[names[host]], (pod, host, port)
+            dialled.add(host)
+    assert {f"node-{i}.kv-nodes" for i in range(n)} | {"redis-grid", "balancer",
+                                                       "prometheus"} <= dialled
