@@ -47,7 +47,7 @@ OUTBOX = "kv:outbox:{peer}"
 BYTES_WRITES = 200  # writes held behind paused links to count the bytes queued per write
 # Writes at every other node before the bytes are counted, so no clock entry is a lone 0 and the
 # clock's size is that of a cluster where every node takes writes (entries of 3-4 digits).
-PEER_WRITES = 300
+PEER_WRITES = 100
 
 
 
