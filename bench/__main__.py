@@ -23,8 +23,9 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGETS = {"kv_ratio_min": 0.85, "visibility_light_p99_ms_max": 50.0, "added_p50_ms_max": 2.0,
            "ae_bytes_max": 4096, "added_ratio_to_proxy_max": 1.5}
-# BENCH_PARTS=grid (or kv) measures one part only; the default is both.
-PARTS = tuple(p.strip() for p in os.environ.get("BENCH_PARTS", "kv,grid").split(",") if p.strip())
+# BENCH_PARTS=grid (or kv, nscale) measures some parts only; the default is all three.
+PARTS = tuple(p.strip() for p in os.environ.get("BENCH_PARTS", "kv,grid,nscale").split(",")
+              if p.strip())
 
 
 def log(message: str) -> None:
@@ -56,6 +57,10 @@ def table(results: dict) -> list[tuple[str, str, str]]:
     rows = kv_rows(results["kv"]) if "kv" in results else []
     if "grid" in results:
         rows += grid_rows(results["grid"])
+    if "nscale" in results:
+        from bench.nscale import table_rows
+
+        rows += table_rows(results["nscale"])
     return rows
 
 
@@ -153,7 +158,7 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 
 def run(workdir: Path) -> dict:
-    from bench import grid, kv
+    from bench import grid, kv, nscale
     from bench.settings import BenchSettings
     from common.procs import GunicornService, RedisServer
     from stack.local import LocalStack
@@ -210,6 +215,8 @@ def run(workdir: Path) -> dict:
         baseline.stop()
         baseline_redis.stop()
         stack.stop()
+    if "nscale" in PARTS:
+        results["nscale"] = nscale.run(workdir / "nscale", settings, log)
     results["duration_s"] = round(time.time() - started, 1)
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
@@ -229,8 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run (same as BENCH_QUICK=1)")
-    if parser.parse_args(argv).quick:
+    parser.add_argument("--only", choices=["nscale"],
+                        help="run one part alone (nscale: clusters of N = 3, 5, 7 nodes)")
+    args = parser.parse_args(argv)
+    if args.quick:
         os.environ["BENCH_QUICK"] = "1"
+    if args.only == "nscale":
+        return main_nscale()
+    from bench.nscale import plot as plot_nscale
     from bench.plot import render
 
     with tempfile.TemporaryDirectory(prefix="gridclock-bench-") as tmp:
@@ -244,9 +257,33 @@ def main(argv: list[str] | None = None) -> int:
     # The plot needs both parts; a one-part run (BENCH_PARTS) writes the table only.
     plot = render(results, RESULTS_DIR / "bench.png") if {"kv", "grid"} <= set(PARTS) \
         else "no plot (BENCH_PARTS)"
+    if "nscale" in results:
+        plot_nscale(results["nscale"], RESULTS_DIR / "nscale.png")
     (RESULTS_DIR / "latest.md").write_text(markdown(results))
     print_table(table(results))
     log(f"\n{results['duration_s']} s; wrote {RESULTS_DIR / 'latest.json'} and {plot}")
+    return 0
+
+
+def main_nscale() -> int:
+    """`python -m bench --only nscale`: the N-scaling part alone (nscale.json, nscale.png)."""
+    from bench import nscale
+    from bench.settings import BenchSettings
+
+    started, machine = time.time(), machine_info()
+    with tempfile.TemporaryDirectory(prefix="gridclock-nscale-") as tmp:
+        try:
+            result = nscale.run(Path(tmp), BenchSettings.from_env(), log)
+        except BaseException:
+            keep_logs(Path(tmp), RESULTS_DIR / "failed-run-logs")
+            raise
+    result["machine"] = {**machine, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    result["duration_s"] = round(time.time() - started, 1)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "nscale.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    plot = nscale.plot(result, RESULTS_DIR / "nscale.png")
+    print_table(nscale.table_rows(result))
+    log(f"\n{result['duration_s']} s; wrote {RESULTS_DIR / 'nscale.json'} and {plot}")
     return 0
 
 

@@ -94,8 +94,10 @@ def _visible_once(writer: Connection, readers: list[Connection], key: str, n: in
 
 
 def visibility_probe(node_urls: list[str], tag: str, samples: int | None = None,
-                     seconds: float | None = None, gap_s: float = 0.02) -> dict:
-    """Sequential writes at node1, each polled on every other node until it shows up."""
+                     seconds: float | None = None, gap_s: float = 0.02,
+                     keep_times: bool = False) -> dict:
+    """Sequential writes at node1, each polled on every other node until it shows up.
+    `keep_times` adds every sample (`times_ms`), e.g. to merge blocks before percentiles."""
     writer = Connection(node_urls[0])
     readers = [Connection(url) for url in node_urls[1:]]
     times, failed, i = [], 0, 0
@@ -112,8 +114,9 @@ def visibility_probe(node_urls: list[str], tag: str, samples: int | None = None,
     finally:
         for conn in (writer, *readers):
             conn.close()
-    return {"samples": len(times), "failed": failed, "p50_ms": percentile(times, 50),
-            "p99_ms": percentile(times, 99), "max_ms": max(times) if times else float("nan")}
+    summary = {"samples": len(times), "failed": failed, "p50_ms": percentile(times, 50),
+               "p99_ms": percentile(times, 99), "max_ms": max(times) if times else float("nan")}
+    return {**summary, "times_ms": times} if keep_times else summary
 
 
 def visibility(node_urls: list[str], max_throughput: float, s: BenchSettings, log) -> dict:
