@@ -347,6 +347,8 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
         return " / ".join(f"{v:.{digits}f}" for v in values)
 
     cpu = [r["cpu_s_per_1000_writes"] for r in rows]
+    exact = all(abs(r["messages_per_write"] - (r["n"] - 1)) < 0.01 for r in rows)
+    messages_verdict = "met" if exact else "MISSED"
     return [
         (f"N={ns}: PUT/s at node1 (median of rounds)",
          join([_median(r["throughput_per_s"]) for r in rows], 0), ""),
@@ -357,7 +359,7 @@ def table_rows(result: dict) -> list[tuple[str, str, str]]:
         (f"N={ns}: visible on every node p99 ms", join([r["visibility"]["p99_ms"] for r in rows]),
          ""),
         (f"N={ns}: replication messages per write", join([r["messages_per_write"] for r in rows],
-                                                         2), "N - 1 (expected)"),
+                                                         2), f"= N - 1 ({messages_verdict})"),
         (f"N={ns}: /replicate batches per write (loaded)",
          join([r["batches_per_write"] for r in rows], 3), ""),
         (f"N={ns}: replication bytes per write", join([r["wire"]["bytes_per_write"] for r in rows],

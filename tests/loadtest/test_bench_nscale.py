@@ -32,8 +32,14 @@ def test_growth_is_the_least_squares_slope_per_node():
 
 def test_table_rows_and_plot(tmp_path):
     result = {"workers_per_node": 1, "rows": [_row(3, 2, 150, 14, 3.0), _row(5, 4, 330, 22, 3.5)]}
-    figures = {row[0]: row[1] for row in nscale.table_rows(result)}
+    rows = nscale.table_rows(result)
+    figures = {row[0]: row[1] for row in rows}
     assert figures["N=3/5: replication messages per write"] == "2.00 / 4.00"
+    assert {row[0]: row[2] for row in rows}[
+        "N=3/5: replication messages per write"] == "= N - 1 (met)"
+    result["rows"][1]["messages_per_write"] = 5.0  # a message sent twice
+    assert {row[0]: row[2] for row in nscale.table_rows(result)}[
+        "N=3/5: replication messages per write"] == "= N - 1 (MISSED)"
     assert figures["N=3/5: PUT/s at node1 (median of rounds)"] == "110 / 110"
     png = nscale.plot(result, tmp_path / "nscale.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
