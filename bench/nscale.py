@@ -30,6 +30,7 @@ from bench.settings import BenchSettings
 from bench.stats import median_ratio, percentile
 from common.procs import Abort, Proc, free_port, wait_until
 from common.redis_bin import redis_server_path
+from nodes.store import outbox_key
 from stack.health import healthy
 from stack.services import (
     SPEC_PORTS,
@@ -43,7 +44,6 @@ from stack.services import (
 
 SIZES = (3, 5, 7)
 WORKERS = 1  # Gunicorn workers per node: 7 nodes x 2 workers would crowd two cores
-OUTBOX = "kv:outbox:{peer}"
 BYTES_WRITES = 200  # writes held behind paused links to count the bytes queued per write
 # Writes at every other node before the bytes are counted, so no clock entry is a lone 0 and the
 # clock's size is that of a cluster where every node takes writes (entries of 3-4 digits).
@@ -167,7 +167,7 @@ def wire_bytes(cluster: Cluster, writes: int, s: BenchSettings) -> dict:
     try:
         fill = run_count(put_target(cluster.node_urls[0], "bytes"), writes, s.concurrency,
                          s.processes)
-        queued = {peer: client.lrange(OUTBOX.format(peer=peer), 0, -1)
+        queued = {peer: client.lrange(outbox_key(peer), 0, -1)
                   for peer in range(1, cluster.n)}
     finally:
         _set_links(cluster, False)
