@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from common.settings import REPO_ROOT
+
+# compose's own Grafana definition (_extras) is reused so the two environments cannot differ.
 from stack.compose import GRAFANA_IMAGE, IMAGES, Flow, _extras
 from stack.services import (
     CONTAINER_PORTS,
