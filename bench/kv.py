@@ -190,7 +190,7 @@ def _load_keys(node_urls: list[str], redis_url: str, count: int) -> None:
     for start in range(0, count, 2000):
         pipe = store.redis.pipeline(transaction=False)
         for i in range(start, min(count, start + 2000)):
-            value = json.dumps({"n": i})
+            value = json.dumps({"n": i}, separators=(",", ":"))  # canonical, as the API stores it
             store.scripts["local_write"](
                 keys=[outbox_key(p) for p in peers],
                 args=[cfg.n, 0, f"ae-{i:07d}", value, cfg.log_max, value, cfg.outbox_max,

@@ -35,6 +35,7 @@ KV_BODY_MAX = MAX_VALUE_BYTES + 64 * 1024
 REPLICATE_BODY_MAX = 32 * 1024 * 1024
 SYNC_BODY_MAX = 256 * 1024
 LIST_LIMIT_MAX = 1000
+SHORT_WAIT_S = 0.05  # what a context request gets when every waiting slot is taken
 
 
 class ContextWaiters:
@@ -53,11 +54,16 @@ class ContextWaiters:
         if vclock.leq(context, clock):
             return
         if not self.slots.acquire(blocking=False):
+            # No slot: a short grace (replication lag is usually milliseconds), then 503.
+            clock = self._poll(context, SHORT_WAIT_S)
+            if clock is None:
+                CONTEXT_WAITS.labels("satisfied").inc()
+                return
             CONTEXT_WAITS.labels("refused").inc()
             raise ApiError(503, "too many requests are already waiting for a causal context",
                            headers={"Retry-After": "1"}, context=context, vector_clock=clock)
         try:
-            clock = self._poll(context)
+            clock = self._poll(context, self.timeout_s)
         finally:
             self.slots.release()
         if clock is None:
@@ -67,9 +73,9 @@ class ContextWaiters:
         raise ApiError(503, "this node has not yet seen everything in the context",
                        headers={"Retry-After": "1"}, context=context, vector_clock=clock)
 
-    def _poll(self, context: list[int]) -> list[int] | None:
+    def _poll(self, context: list[int], timeout_s: float) -> list[int] | None:
         """None once the clock covers `context`, else the last clock seen at the deadline."""
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + timeout_s
         pause = 0.002
         clock = self.store.clock()
         while time.monotonic() < deadline:

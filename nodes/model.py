@@ -111,7 +111,12 @@ class ModelNode:
                    + [c for p in peers for (j, c) in p.buffer if j == self.me] + [0])
         for p in peers:
             self.pull(p)
+        # Our own forgotten writes still waiting at a peer: deliver them here first.
+        for m in sorted((m for p in peers for (j, _), m in p.buffer.items() if j == self.me),
+                        key=lambda m: m["vc"][self.me]):
+            self.receive(m)
         floor = max(self.vc[self.me], seen) + RECOVERY_SKIP
+        self.buffer = {k: m for k, m in self.buffer.items() if k[0] != self.me}
         for p in peers:
             p.floors[self.me] = max(p.floors.get(self.me, 0), floor)
         self.vc[self.me] = floor

@@ -181,8 +181,12 @@ class NodeStore:
         return sum(int(self.scripts["digest_rebuild"](args=[t])) for t in range(DIGEST_BUCKETS))
 
     def hello(self, who: int, incarnation: str, floor: int = 0) -> dict:
-        seen, buffered, prev = self.scripts["hello"](args=[self.cfg.n, who, incarnation, floor])
-        return {"seen": int(seen), "buffered": int(buffered), "incarnation": prev or None}
+        seen, buffered, prev, msgs = self.scripts["hello"](
+            args=[self.cfg.n, who, incarnation, floor])
+        waiting = [{"vc": m["vc"], "key": m["key"], "value": m["value"]}
+                   for m in map(json.loads, msgs)]
+        return {"seen": int(seen), "buffered": int(buffered), "incarnation": prev or None,
+                "messages": sorted(waiting, key=lambda m: m["vc"][who])}
 
     def needsync(self) -> dict[int, str]:
         return {int(p): v for p, v in self.redis.hgetall(NEEDSYNC).items()}
@@ -242,7 +246,10 @@ class NodeStore:
         exactly once, however the store changes in between (like SCAN, without its repeats).
         """
         p = prefix.encode()
-        start = b"(" + cursor.encode() if cursor is not None else (b"[" + p if p else b"-")
+        if cursor is not None and cursor.encode() >= p:
+            start = b"(" + cursor.encode()
+        else:  # no cursor, or one before the prefix's range: start at the prefix
+            start = b"[" + p if p else b"-"
         end = b"[" + p + b"\xff" if p else b"+"  # 0xff never occurs in UTF-8
         keys = self.redis.zrangebylex(KEYS, start, end, start=0, num=limit + 1)
         more = len(keys) > limit

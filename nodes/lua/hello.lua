@@ -3,14 +3,20 @@
 -- buffered, or was told is the asker's new floor; floors (kv:floors) and the asker's incarnation
 -- id (kv:incarnations) are remembered, so a node that forgets twice, or forgets before any of
 -- its writes reached anyone, still learns where its entries must restart.
+-- The asker's messages still waiting in this buffer are returned too: they are its own writes,
+-- which it forgot, and it delivers them itself before serving so its clock never claims a write
+-- its store lacks.
 -- ARGV: n, asker (0-based), asker's incarnation id, floor (0 = just asking)
--- Returns: {seen, highest buffered from the asker, previous incarnation id}
+-- Returns: {seen, highest buffered from the asker, previous incarnation id, {messages}}
 local n, who, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local vc = load_vc(n)
-local bufmax = 0
+local bufmax, msgs = 0, {}
 for _, field in ipairs(redis.call('HKEYS', 'kv:buffer')) do
   local j, c = string.match(field, '^(%d+):(%d+)$')
-  if tonumber(j) == who and tonumber(c) > bufmax then bufmax = tonumber(c) end
+  if tonumber(j) == who then
+    if tonumber(c) > bufmax then bufmax = tonumber(c) end
+    msgs[#msgs + 1] = redis.call('HGET', 'kv:buffer', field)
+  end
 end
 local known = tonumber(redis.call('HGET', 'kv:floors', who) or '0')
 if floor > known then
@@ -19,4 +25,4 @@ if floor > known then
 end
 local prev = redis.call('HGET', 'kv:incarnations', who) or ''
 redis.call('HSET', 'kv:incarnations', who, ARGV[3])
-return {math.max(vc[who + 1], known), bufmax, prev}
+return {math.max(vc[who + 1], known), bufmax, prev, msgs}

@@ -15,6 +15,15 @@ if floor > vc[self] then
   vc[self] = floor
   redis.call('SET', 'kv:vc', cjson.encode(vc))
 end
+-- Own forgotten writes that could not be delivered (their dependencies died with the disk)
+-- are below the floor now: gone, like every write nobody could deliver.
+for _, field in ipairs(redis.call('HKEYS', 'kv:buffer')) do
+  local j, c = string.match(field, '^(%d+):(%d+)$')
+  if tonumber(j) == self - 1 and tonumber(c) <= vc[self] then
+    redis.call('HDEL', 'kv:buffer', field)
+    redis.call('ZREM', 'kv:bufq', field)
+  end
+end
 redis.call('HSET', 'kv:meta', 'state', 'serving', 'verified_run_id', run_id, 'forgot', '0',
   'max_seen', '0', 'reason', '')
 return 1

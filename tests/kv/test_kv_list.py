@@ -39,6 +39,8 @@ def test_paged_listing_returns_every_key_once(kv3) -> None:
     assert [i["key"] for i in prefixed["items"]] == ["b/1", "b/2"]
     rest = _page(kv3, prefix="b/", limit=2, cursor=prefixed["cursor"])
     assert [i["key"] for i in rest["items"]] == ["b/ключ"] and rest["cursor"] is None
+    assert [i["key"] for i in _page(kv3, prefix="b/", cursor="a")["items"]] == [
+        "b/1", "b/2", "b/ключ"]  # a cursor before the prefix does not leak other keys
     item = _page(kv3, prefix="c")["items"][0]
     assert item == {"key": "c", "value": len(keys) - 1, "version": [len(keys), 0, 0],
                     "siblings": 1}

@@ -163,3 +163,52 @@ def test_restore_from_an_old_copy(kv3, tmp_path) -> None:
     assert acks[1][-1]["version"][1] == 20 + RECOVERY_SKIP + 1
     kv3.wait_converged(timeout=30)
     _check_no_reuse(kv3, acks)
+
+
+def test_forgetting_writes_no_peer_saw_still_skips_and_twice_skips_twice(kv3) -> None:
+    """Writes that reached nobody are lost with the disk, but their entries are not reused: the
+    peers remember node2's incarnation id, and the floor it restarted from."""
+    kv3.link(1, 0, paused=True)
+    kv3.link(1, 2, paused=True)
+    lost = [kv3.put(1, f"x{i}", i)["version"][1] for i in range(3)]
+    assert lost == [1, 2, 3]
+
+    def wipe() -> None:
+        kv3.redis[1].kill()
+        _empty_dir(kv3.redis[1].data_dir)
+        kv3.restart_redis(1)
+        wait_until(lambda: _serving(kv3, 1), timeout=30, message="node2 serving again")
+
+    wipe()
+    first = kv3.put(1, "y", 1)["version"][1]
+    assert first == RECOVERY_SKIP + 1  # not 1: the entries 1..3 were handed out before
+    kv3.link(1, 0, paused=True)  # again nobody sees the new write before the next loss
+    kv3.link(1, 2, paused=True)
+    kv3.put(1, "z", 2)
+    wipe()
+    again = kv3.put(1, "w", 3)["version"][1]
+    assert again > RECOVERY_SKIP + 2  # above the floor every peer recorded at the first recovery
+    kv3.wait_converged(timeout=30)
+
+
+def test_own_write_waiting_in_a_peers_buffer_comes_back_before_serving(kv3) -> None:
+    """node2's write y (after node3's x) waits in node1's buffer for x when node2 loses its disk:
+    node2 takes y back from that buffer, so its clock never claims a write it lacks."""
+    kv3.link(2, 0, paused=True)  # node3 -> node1: node1 will not have x
+    kv3.link(1, 2, paused=True)  # node2 -> node3: y reaches node1 only
+    kv3.put(2, "x", "cause")
+    wait_until(lambda: kv3.get(1, "x").status_code == 200, message="x at node2")
+    assert kv3.put(1, "y", "effect")["version"] == [0, 1, 1]
+    wait_until(lambda: [m["key"] for m in kv3.status(0)["buffer"]] == ["y"],
+               message="y waiting in node1's buffer")
+    kv3.redis[1].kill()
+    _empty_dir(kv3.redis[1].data_dir)
+    kv3.restart_redis(1)
+    wait_until(lambda: _serving(kv3, 1), timeout=30, message="node2 serving again")
+    got = kv3.get(1, "y").json()
+    assert got["value"] == "effect" and got["version"] == [0, 1, 1]
+    assert kv3.status(1)["vector_clock"] == [0, 1 + RECOVERY_SKIP, 1]
+    kv3.link(2, 0, paused=False)
+    states = kv3.wait_converged(timeout=30)
+    assert all(s["store"] == {"x": "cause", "y": "effect"} for s in states)
+    assert [e["key"] for e in kv3.events(0)] == ["x", "y"]  # node1 still delivers in order
