@@ -52,6 +52,16 @@ def _state(pid: int) -> str | None:
         return None
 
 
+def _own_helper(pid: int) -> bool:
+    """multiprocessing's resource tracker, a child of this process: it exits with pytest."""
+    try:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError, ValueError):
+        return False
+    return ppid == os.getpid() and b"multiprocessing.resource_tracker" in cmdline
+
+
 def stray_processes(run_tmp: Path) -> list[int]:
     """Live (not zombie) processes started by this run, other than this process."""
     if Path("/proc/self/environ").exists():
@@ -59,7 +69,7 @@ def stray_processes(run_tmp: Path) -> list[int]:
         pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
         return sorted(pid for pid in pids
                       if pid != os.getpid() and _state(pid) not in (None, "Z")
-                      and _environ_has(pid, marker))
+                      and _environ_has(pid, marker) and not _own_helper(pid))
     return sorted(pgid for pgid in procs.started_groups() if procs.group_alive(pgid))
 
 
