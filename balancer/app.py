@@ -134,6 +134,11 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         resp.status_code = status
         return resp
 
+    @app.before_request
+    def read_your_decisions():
+        if request.path in ("/status", "/metrics"):
+            router.journal.drain()
+
     @app.get("/status")
     def status():
         return jsonify(build_status(client, ranker, queue, cfg.substations))

@@ -71,8 +71,9 @@ class RankAndReserve:
         rid = rid or secrets.token_hex(8)
         raw = self._choose(keys=self.keys, args=[
             self.default, self.reserving, min_w, max_w, rid, self.ttl_ms, mode,
-            "1" if wait else "0", *self.names])
-        strategy, rr, now, reserved_on = raw[0], int(raw[1]), int(raw[2]), raw[3]
+            "1" if wait else "0", *self.names]).split(" ")
+        strategy, rr, now = raw[0], int(raw[1]), int(raw[2])
+        reserved_on = "" if raw[3] == "-" else raw[3]
         queue_len, n_ranked = int(raw[4]), int(raw[5])
         ranked = list(raw[6:6 + n_ranked])
         subs = {}

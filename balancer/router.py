@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from balancer.journal import Decision, finish
+from balancer.journal import Decision, Journal
 from balancer.metrics import DECISION_SECONDS, RETRIES, UNROUTABLE
 from balancer.queue import CarQueue
 from balancer.ranking import GridView, RankAndReserve
@@ -48,6 +48,7 @@ class Router:
         self.timeout_s = upstream.timeout_s
         self.margin_s = min(REPLY_MARGIN_S, self.timeout_s / 4)
         self.stores = {name: SessionStore(client, name) for name in upstream.urls}
+        self.journal = Journal(client, eject_after)
 
     def route(self, req: ChargeRequest, body: bytes, rid: str | None = None,
               may_queue: bool = True) -> Routed:
@@ -86,13 +87,7 @@ class Router:
         decision.decision_ms = round(elapsed * 1000, 3)
         DECISION_SECONDS.labels(strategy.name).observe(elapsed)
 
-        def journal() -> None:
-            try:
-                finish(self.client, attempts, decision, self.eject_after)
-            except redis.exceptions.RedisError as exc:
-                log.warning("could not journal a decision: %s", exc)
-
-        return replace(result, journal=journal)
+        return replace(result, journal=lambda: self.journal.submit(attempts, decision))
 
     def _give_up(self, name: str, session_id: str, reservation: str) -> None:
         """A try that timed out or failed may still have admitted (or admit later): end that
