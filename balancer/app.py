@@ -80,8 +80,11 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         body = json_object(MAX_BODY_BYTES)
         req = parse_charge(body)
         routed = router.route(req, raw or json.dumps(body).encode())
-        resp = jsonify(routed.body)
-        resp.status_code = routed.status
+        if routed.raw:  # the substation's answer, passed on as it came
+            resp = app.response_class(routed.raw, routed.status, mimetype="application/json")
+        else:
+            resp = jsonify(routed.body)
+            resp.status_code = routed.status
         resp.headers.update(routed.headers)
         # Bookkeeping runs once the answer is on the wire: the car need not wait for it.
         resp.call_on_close(routed.journal)

@@ -37,6 +37,7 @@ class Routed:
     body: dict[str, Any]
     headers: dict[str, str]
     journal: Callable[[], None] = lambda: None  # record the decision; safe to call late
+    raw: bytes = b""  # the body already encoded (a substation's answer passed on as it came)
 
 
 class Router:
@@ -109,7 +110,7 @@ class Router:
             decision.utilization_before = round(view.subs[last.substation].utilization, 6)
             decision.utilization_after = answer.get("utilization")
             decision.session_id, decision.ends_at = answer.get("session_id"), answer.get("ends_at")
-            return Routed(200, answer, {})
+            return Routed(200, answer, {}, raw=last.raw)
         # A car whose minimum exceeds every substation's capacity would block the queue forever.
         if wait and any(s.capacity_w >= req.floor_w for s in view.subs.values()):
             queue_id, position = self.queue.join(view.rid, body)
