@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from balancer.strategies import DEFAULT, NAMES
 from common.settings import ConfigError, env_float, env_int, env_list, env_str, load_dotenv
-from grid.wire import is_valid_name
+from grid.wire import NAME_RE
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def parse_substations(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, url = item.partition("=")
         name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not is_valid_name(name) or urlparse(url).scheme not in ("http", "https"):
+        if not sep or not NAME_RE.match(name) or urlparse(url).scheme not in ("http", "https"):
             raise ConfigError(f"SUBSTATIONS item {item!r} is not name=http://host:port")
         if name in found:
             raise ConfigError(f"SUBSTATIONS names {name!r} twice")

@@ -6,7 +6,8 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+# A substation name; "queue" is taken by the queue's ids (QUEUE_PREFIX).
+NAME_RE = re.compile(r"^(?!queue$)[A-Za-z0-9_-]{1,48}$")
 SESSION_ID_RE = re.compile(r"^([A-Za-z0-9_-]{1,48})\.([0-9a-f]{16})$")
 # A car waiting in the balancers' queue: "queue.<16 hex>"; once admitted on substation S its
 # session is "S.<the same hex>". No substation may be called "queue".
@@ -41,8 +42,8 @@ def new_session_id(substation: str, hex16: str | None = None) -> str:
 
 
 def is_valid_name(name: str) -> bool:
-    """A substation name: NAME_RE, and not the queue's prefix."""
-    return bool(NAME_RE.match(name)) and name != QUEUE_PREFIX
+    """A substation name (NAME_RE: not the queue's prefix)."""
+    return bool(NAME_RE.match(name))
 
 
 def split_session_id(session_id: str) -> tuple[str, str] | None:
