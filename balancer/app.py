@@ -55,9 +55,11 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         """The dispatcher's try at one queued car: its substation, or None (still waiting)."""
         rid = queue_id.split(".", 1)[1]
         routed = router.route(parse_charge(json.loads(body)), body, rid, may_queue=False)
-        routed.journal()
         if routed.status != 200:
+            if routed.body.get("tried"):  # a try that failed is worth a record; no room isn't
+                routed.journal()
             return None
+        routed.journal()
         name = routed.body["substation"]
         if not queue.placed(queue_id, name):  # cancelled while we placed it
             stores[name].end(routed.body["session_id"], "abandoned")

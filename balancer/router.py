@@ -83,7 +83,7 @@ class Router:
                             reason=_reason(choice.reason, attempts),
                             tried=[a.substation for a in attempts],
                             attempts=[_describe(a) for a in attempts])
-        result = self._result(view, attempts, decision, req, body, wait)
+        result = self._result(view, attempts, decision, req, body, wait, may_queue)
         elapsed = time.perf_counter() - started
         decision.decision_ms = round(elapsed * 1000, 3)
         DECISION_SECONDS.labels(strategy.name).observe(elapsed)
@@ -100,7 +100,7 @@ class Router:
             log.warning("could not give up %s: %s", session_id, exc)
 
     def _result(self, view: GridView, attempts: list[Attempt], decision: Decision,
-                req: ChargeRequest, body: bytes, wait: bool) -> Routed:
+                req: ChargeRequest, body: bytes, wait: bool, may_queue: bool) -> Routed:
         last = attempts[-1] if attempts else None
         if last is not None and last.outcome == ADMITTED:
             answer = last.body or {}
@@ -118,7 +118,8 @@ class Router:
             answer = {"session_id": queue_id, "state": QUEUED, "position": position,
                       "vehicle_id": req.vehicle_id}
             return Routed(202, answer, {"Location": f"/sessions/{queue_id}"})
-        UNROUTABLE.inc()
+        if may_queue:  # the queue's own retries are not cars turned away
+            UNROUTABLE.inc()
         decision.outcome = REFUSED if any(a.outcome == REFUSED for a in attempts) or \
             not attempts else ERROR
         retry = retry_after(view, attempts)
