@@ -55,9 +55,11 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         """The dispatcher's try at one queued car: its substation, or None (still waiting)."""
         rid = queue_id.split(".", 1)[1]
         routed = router.route(parse_charge(json.loads(body)), body, rid, may_queue=False)
-        routed.journal()
         if routed.status != 200:
+            if routed.body.get("tried"):  # a try that failed is worth a record; no room isn't
+                routed.journal()
             return None
+        routed.journal()
         name = routed.body["substation"]
         if not queue.placed(queue_id, name):  # cancelled while we placed it
             stores[name].end(routed.body["session_id"], "abandoned")
@@ -80,8 +82,11 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         body = json_object(MAX_BODY_BYTES)
         req = parse_charge(body)
         routed = router.route(req, raw or json.dumps(body).encode())
-        resp = jsonify(routed.body)
-        resp.status_code = routed.status
+        if routed.raw:  # the substation's answer, passed on as it came
+            resp = app.response_class(routed.raw, routed.status, mimetype="application/json")
+        else:
+            resp = jsonify(routed.body)
+            resp.status_code = routed.status
         resp.headers.update(routed.headers)
         # Bookkeeping runs once the answer is on the wire: the car need not wait for it.
         resp.call_on_close(routed.journal)
@@ -133,6 +138,11 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
         resp = jsonify(body)
         resp.status_code = status
         return resp
+
+    @app.before_request
+    def read_your_decisions():
+        if request.path in ("/status", "/metrics"):
+            router.journal.drain()
 
     @app.get("/status")
     def status():

@@ -14,7 +14,6 @@ from common.settings import (  # parse_substations: the one SUBSTATIONS parser, 
     load_dotenv,
     parse_substations,
 )
-from grid.wire import is_valid_name
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,6 @@ def load_config() -> Config:
         raise ConfigError(f"ROUTING_STRATEGY={strategy!r}: one of {', '.join(NAMES)}")
     timeout = env_float("UPSTREAM_TIMEOUT_S", 1.0, minimum=0.01)
     subs = parse_substations(env_list("SUBSTATIONS"))
-    if any(not is_valid_name(name) for name in subs):
-        raise ConfigError("SUBSTATIONS: no substation may be called 'queue'")
     return Config(
         substations=subs,
         redis_url=env_str("REDIS_URL"),

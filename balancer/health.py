@@ -3,7 +3,7 @@
 Active: one checker per HEALTH_INTERVAL_S across all workers (a Redis lock) GETs every
 /health; a failure ejects at once, a success brings the substation back. Passive: after
 EJECT_AFTER consecutive request-path failures (timeout, connection error, 5xx that is not a
-capacity refusal) it is ejected without waiting for the checker.
+capacity refusal) it is ejected without waiting for the checker (lua/journal.lua).
 """
 
 from __future__ import annotations
@@ -19,16 +19,6 @@ from balancer import keys
 from balancer.upstream import Upstream
 
 log = logging.getLogger(__name__)
-
-
-def eject(client: redis.Redis, name: str, why: str) -> None:
-    """Passive ejection: no traffic until the next successful active check."""
-    pipe = client.pipeline(transaction=False)
-    pipe.hget(keys.HEALTH, name)
-    pipe.hset(keys.HEALTH, name, "0")
-    was, _ = pipe.execute()
-    if was != "0":
-        log.warning("substation %s ejected: %s", name, why)
 
 
 class HealthChecker:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,12 +128,17 @@ class Dispatcher:
                 if pubsub is None:
                     pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(ROOM_CHANNEL)
-                if self.queue.lease(self._me) and self.step():
+                holder = self.queue.lease(self._me)
+                if holder and self.step():
                     continue
                 # Sleep until power frees up or a car joins (or IDLE_WAIT_S); drain the rest.
-                if pubsub.get_message(timeout=IDLE_WAIT_S):
-                    while pubsub.get_message(timeout=0):
-                        pass
+                # Only the lease holder acts on a wake-up; the others just renew their bid.
+                deadline = time.monotonic() + IDLE_WAIT_S
+                while (left := deadline - time.monotonic()) > 0:
+                    if pubsub.get_message(timeout=left) and holder:
+                        while pubsub.get_message(timeout=0):
+                            pass
+                        break
             except redis.RedisError as exc:
                 log.warning("queue dispatcher: %s", exc)
                 if pubsub is not None:

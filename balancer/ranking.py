@@ -57,6 +57,10 @@ class RankAndReserve:
         for name in self.names:
             self.keys += substation_keys(name).as_list()
         self._choose = grid_scripts(client, "choose")["choose"]
+        # The 4 + 8 per substation keys and the names never change: encode them once.
+        self._keys_b = [key.encode() for key in self.keys]
+        self._head_b = [default_strategy.encode(), reserving_strategy.encode()]
+        self._names_b = [name.encode() for name in self.names]
 
     def rank_and_reserve(self, min_w: int, max_w: int, rid: str | None = None,
                          wait: bool = False) -> GridView:
@@ -69,10 +73,11 @@ class RankAndReserve:
     def _run(self, min_w: int, max_w: int, mode: str, rid: str | None,
              wait: bool) -> GridView:
         rid = rid or secrets.token_hex(8)
-        raw = self._choose(keys=self.keys, args=[
-            self.default, self.reserving, min_w, max_w, rid, self.ttl_ms, mode,
-            "1" if wait else "0", *self.names])
-        strategy, rr, now, reserved_on = raw[0], int(raw[1]), int(raw[2]), raw[3]
+        raw = self._choose(keys=self._keys_b, args=[
+            *self._head_b, min_w, max_w, rid, self.ttl_ms, mode, "1" if wait else "0",
+            *self._names_b]).split(" ")
+        strategy, rr, now = raw[0], int(raw[1]), int(raw[2])
+        reserved_on = "" if raw[3] == "-" else raw[3]
         queue_len, n_ranked = int(raw[4]), int(raw[5])
         ranked = list(raw[6:6 + n_ranked])
         subs = {}

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from balancer.journal import Decision, finish
+from balancer.journal import Decision, Journal
 from balancer.metrics import DECISION_SECONDS, RETRIES, UNROUTABLE
 from balancer.queue import CarQueue
 from balancer.ranking import GridView, RankAndReserve
@@ -37,6 +37,7 @@ class Routed:
     body: dict[str, Any]
     headers: dict[str, str]
     journal: Callable[[], None] = lambda: None  # record the decision; safe to call late
+    raw: bytes = b""  # the body already encoded (a substation's answer passed on as it came)
 
 
 class Router:
@@ -48,6 +49,7 @@ class Router:
         self.timeout_s = upstream.timeout_s
         self.margin_s = min(REPLY_MARGIN_S, self.timeout_s / 4)
         self.stores = {name: SessionStore(client, name) for name in upstream.urls}
+        self.journal = Journal(client, eject_after)
 
     def route(self, req: ChargeRequest, body: bytes, rid: str | None = None,
               may_queue: bool = True) -> Routed:
@@ -81,18 +83,12 @@ class Router:
                             reason=_reason(choice.reason, attempts),
                             tried=[a.substation for a in attempts],
                             attempts=[_describe(a) for a in attempts])
-        result = self._result(view, attempts, decision, req, body, wait)
+        result = self._result(view, attempts, decision, req, body, wait, may_queue)
         elapsed = time.perf_counter() - started
         decision.decision_ms = round(elapsed * 1000, 3)
         DECISION_SECONDS.labels(strategy.name).observe(elapsed)
 
-        def journal() -> None:
-            try:
-                finish(self.client, attempts, decision, self.eject_after)
-            except redis.exceptions.RedisError as exc:
-                log.warning("could not journal a decision: %s", exc)
-
-        return replace(result, journal=journal)
+        return replace(result, journal=lambda: self.journal.submit(attempts, decision))
 
     def _give_up(self, name: str, session_id: str, reservation: str) -> None:
         """A try that timed out or failed may still have admitted (or admit later): end that
@@ -104,7 +100,7 @@ class Router:
             log.warning("could not give up %s: %s", session_id, exc)
 
     def _result(self, view: GridView, attempts: list[Attempt], decision: Decision,
-                req: ChargeRequest, body: bytes, wait: bool) -> Routed:
+                req: ChargeRequest, body: bytes, wait: bool, may_queue: bool) -> Routed:
         last = attempts[-1] if attempts else None
         if last is not None and last.outcome == ADMITTED:
             answer = last.body or {}
@@ -114,7 +110,7 @@ class Router:
             decision.utilization_before = round(view.subs[last.substation].utilization, 6)
             decision.utilization_after = answer.get("utilization")
             decision.session_id, decision.ends_at = answer.get("session_id"), answer.get("ends_at")
-            return Routed(200, answer, {})
+            return Routed(200, answer, {}, raw=last.raw)
         # A car whose minimum exceeds every substation's capacity would block the queue forever.
         if wait and any(s.capacity_w >= req.floor_w for s in view.subs.values()):
             queue_id, position = self.queue.join(view.rid, body)
@@ -122,7 +118,8 @@ class Router:
             answer = {"session_id": queue_id, "state": QUEUED, "position": position,
                       "vehicle_id": req.vehicle_id}
             return Routed(202, answer, {"Location": f"/sessions/{queue_id}"})
-        UNROUTABLE.inc()
+        if may_queue:  # the queue's own retries are not cars turned away
+            UNROUTABLE.inc()
         decision.outcome = REFUSED if any(a.outcome == REFUSED for a in attempts) or \
             not attempts else ERROR
         retry = retry_after(view, attempts)

@@ -20,12 +20,13 @@ class Attempt:
     body: dict[str, Any] | None = None
     retry_after_s: int | None = None  # refused: the substation's hint
     detail: str = ""
+    raw: bytes = b""  # admitted: the substation's answer as sent, passed on without re-encoding
 
 
-def classify(name: str, status: int, body: Any) -> Attempt:
+def classify(name: str, status: int, body: Any, raw: bytes = b"") -> Attempt:
     """A substation's answer to POST /charge. A capacity refusal is not a fault."""
     if status == 200 and isinstance(body, dict) and body.get("session_id"):
-        return Attempt(name, ADMITTED, body)
+        return Attempt(name, ADMITTED, body, raw=raw)
     if status == 503 and isinstance(body, dict) and body.get("error") == NO_CAPACITY:
         hint = body.get("retry_after")
         retry = hint if isinstance(hint, int) and not isinstance(hint, bool) else None
@@ -40,10 +41,14 @@ class UpstreamError(Exception):
 @dataclass(frozen=True)
 class Reply:
     status: int
-    text: str
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return json.loads(self.text)
+        return json.loads(self.data)
 
 
 class Upstream:
@@ -66,7 +71,7 @@ class Upstream:
             raise UpstreamError("timeout") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise UpstreamError(f"connection error: {type(exc).__name__}") from exc
-        return Reply(resp.status, resp.data.decode("utf-8", "replace"))
+        return Reply(resp.status, resp.data)
 
     def charge(self, name: str, body: bytes, session_id: str, deadline_ms: int,
                reservation: str = "") -> Attempt:
@@ -84,7 +89,7 @@ class Upstream:
             parsed = reply.json()
         except ValueError:
             parsed = None
-        return classify(name, reply.status, parsed)
+        return classify(name, reply.status, parsed, reply.data)
 
     def end(self, name: str, session_id: str) -> tuple[int, Any]:
         """Forward DELETE /sessions/<id>; (status, JSON body). Raises UpstreamError."""

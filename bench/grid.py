@@ -46,29 +46,33 @@ def throughput(balancer: str, substation: str, s: BenchSettings, log) -> dict:
     }
 
 
-def _sequential(conn: Connection, samples: int, tag: str) -> list[float]:
-    times = []
+def _interleaved(conns: dict[str, Connection], samples: int, tag: str) -> dict[str, list[float]]:
+    """`samples` sequential requests per side, the sides taking turns request by request, so a
+    burst of load from elsewhere on the machine hits every side alike."""
+    times: dict[str, list[float]] = {name: [] for name in conns}
+    names = list(conns)
     for i in range(samples):
-        body = json.dumps({"vehicle_id": f"lat-{tag}-{i}", "power_kw": 0.01, "duration_s": 1})
-        t0 = time.perf_counter()
-        status, _ = conn.request("POST", "/charge", body.encode(), JSON)
-        if status == 200:
-            times.append((time.perf_counter() - t0) * 1000)
+        for name in names if i % 2 == 0 else reversed(names):
+            body = json.dumps({"vehicle_id": f"lat-{tag}-{name}-{i}", "power_kw": 0.01,
+                               "duration_s": 1})
+            t0 = time.perf_counter()
+            status, _ = conns[name].request("POST", "/charge", body.encode(), JSON)
+            if status == 200:
+                times[name].append((time.perf_counter() - t0) * 1000)
     return times
 
 
 def added_latency(balancer: str, substation: str, proxy: str, s: BenchSettings, log) -> dict:
     """One client, one request at a time: what the extra hop costs at light load, next to what
-    a bare pass-through (bench/proxy_app.py, the floor of one hop here) adds."""
+    a bare pass-through (bench/proxy_app.py, the floor of one hop here) adds. The three sides
+    take turns request by request, each on its own keep-alive connection."""
     log("Grid: latency added by the balancer and by a bare proxy (one client, sequential)")
     rounds = []
     names = ("balancer", "proxy", "direct")
     for r in range(s.rounds):
         conns = {"balancer": Connection(balancer), "proxy": Connection(proxy),
                  "direct": Connection(substation)}
-        order = names if r % 2 == 0 else tuple(reversed(names))
-        got = {name: _sequential(conns[name], s.latency_samples, f"{r}-{name}")
-               for name in order}
+        got = _interleaved(conns, s.latency_samples, str(r))
         for conn in conns.values():
             conn.close()
         row = {f"{name}_{q}_ms": percentile(got[name], p)

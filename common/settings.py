@@ -12,7 +12,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DOTENV = REPO_ROOT / ".env"
 TOKEN_KEYS = ("CLUSTER_TOKEN", "ADMIN_TOKEN")
 # A substation's name: it appears in metric labels, Redis keys and URLs.
-SUBSTATION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+# "queue" is taken: queued cars have ids "queue.<hex>" (grid/wire.py).
+SUBSTATION_NAME_RE = re.compile(r"^(?!queue$)[A-Za-z0-9_-]{1,48}$")
 
 
 class ConfigError(ValueError):

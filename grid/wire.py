@@ -43,8 +43,8 @@ def new_session_id(substation: str, hex16: str | None = None) -> str:
 
 
 def is_valid_name(name: str) -> bool:
-    """A substation name: NAME_RE, and not the queue's prefix."""
-    return bool(NAME_RE.match(name)) and name != QUEUE_PREFIX
+    """A substation name (NAME_RE: not the queue's prefix)."""
+    return bool(NAME_RE.match(name))
 
 
 def split_session_id(session_id: str) -> tuple[str, str] | None:

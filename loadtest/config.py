@@ -27,6 +27,7 @@ POWER_MIX: tuple[tuple[float, int], ...] = ((3.7, 25), (7.4, 30), (11.0, 25), (2
 
 REFUSED_NAME = "/charge [refused 503]"  # how a grid refusal shows up in Locust's statistics
 QUEUED_NAME = "/charge [queued 202]"  # a car that asked to wait and joined the queue
+REDUCED_NAME = "/charge [reduced]"  # admitted, but sharing: allocated less than it asked
 FROM_QUEUE_NAME = "/sessions/[queued] admitted"  # the poll that saw a queued car charging
 CANCELLED_NAME = "/sessions/[queued] cancelled"  # a waiting car that gave up
 

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.config import FROM_QUEUE_NAME, QUEUED_NAME, REFUSED_NAME
+from loadtest.config import FROM_QUEUE_NAME, QUEUED_NAME, REDUCED_NAME, REFUSED_NAME
 
 REPORT_SUFFIXES = ("_stats.csv", "_failures.csv", "_stats_history.csv")
 
@@ -17,7 +17,8 @@ class RunSummary:
     failures: list[dict[str, str]] = field(default_factory=list)  # rows that are real failures
     exceptions: list[dict[str, str]] = field(default_factory=list)  # errors raised inside tasks
     refused: int = 0
-    admitted: int = 0  # charging at once
+    admitted: int = 0  # charging at once (at full or reduced power)
+    reduced: int = 0  # of those, at less than they asked (sharing a full substation)
     queued: int = 0  # asked to wait and joined the queue
     from_queue: int = 0  # of those, charging later
 
@@ -41,8 +42,9 @@ class RunSummary:
         out = [f"requests: {self.total_requests}  charging admitted: {self.admitted}  "
                f"refused (grid full, expected at the peak): {self.refused}  "
                f"failures: {self.failure_count}",
-               f"cars charged: {self.admitted + self.from_queue} ({self.from_queue} after "
-               f"queueing)  queued: {self.queued}  turned away: {self.refused}"]
+               f"cars charged: {self.admitted + self.from_queue} ({self.reduced} at reduced "
+               f"power, {self.from_queue} after queueing)  queued: {self.queued}  "
+               f"turned away: {self.refused}"]
         out += [f"  FAILURE x{row.get('Occurrences')}: {row.get('Method')} {row.get('Name')}: "
                 f"{row.get('Error')}" for row in self.failures]
         out += [f"  EXCEPTION x{row.get('Count')} in a task: {row.get('Message')}"
@@ -79,6 +81,9 @@ def summarize(prefix: Path) -> RunSummary:
             summary.from_queue += count
         elif row.get("Name") == "/charge":
             summary.admitted += count - int(row.get("Failure Count") or 0)
+        elif row.get("Name") == REDUCED_NAME:
+            summary.admitted += count
+            summary.reduced += count
     failures = _rows(prefix.with_name(prefix.name + "_failures.csv"))
     summary.failures = [row for row in failures if not is_refusal(row)]
     exceptions = prefix.with_name(prefix.name + "_exceptions.csv")  # only some Locust versions

@@ -111,6 +111,9 @@ class EVDriver(HttpUser):
                     and load > capacity + 1e-6:
                 resp.failure(f"{body.get('substation')} above capacity: {load} > {capacity} kW")
                 return
+            allocated = body.get("allocated_kw")
+            if isinstance(allocated, int | float) and allocated < power - 1e-6:
+                resp.request_meta["name"] = config.REDUCED_NAME  # smart charging sharing
         now = time.monotonic()
         self.session_id = str(body["session_id"])
         self.ends_at = now + duration

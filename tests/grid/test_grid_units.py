@@ -19,7 +19,7 @@ from balancer.upstream import ADMITTED, ERROR, REFUSED, Attempt, classify
 from common.settings import ConfigError
 from common.web import ApiError
 from grid.validation import ChargeRequest, parse_charge
-from grid.wire import iso_from_ms, new_session_id, substation_of
+from grid.wire import iso_from_ms, new_session_id, split_session_id, substation_of
 
 BAD_BODIES = [
     ({}, "vehicle_id"),
@@ -182,3 +182,12 @@ def test_parse_substations_setting():
     for bad in (["s1"], ["s1=ftp://h"], ["s 1=http://h"], ["s1=http://a", "s1=http://b"], []):
         with pytest.raises(ConfigError):
             parse_substations(bad)
+
+
+def test_queue_is_not_a_substation_name_and_ids_split():
+    with pytest.raises(ConfigError):
+        parse_substations(["queue=http://127.0.0.1:1"])
+    assert split_session_id("queue.0123456789abcdef") == ("queue", "0123456789abcdef")
+    assert split_session_id("substation2.0123456789abcdef") == ("substation2",
+                                                                "0123456789abcdef")
+    assert split_session_id("substation2.0123456789ABCDEF") is None

@@ -11,7 +11,7 @@ import requests
 
 from common.procs import Proc, free_port, wait_until
 from common.settings import REPO_ROOT
-from loadtest.config import REFUSED_NAME
+from loadtest.config import QUEUED_NAME, REDUCED_NAME, REFUSED_NAME
 from loadtest.reports import summarize
 
 
@@ -38,14 +38,17 @@ def test_rush_hour_headless_reports(stack, tmp_path):
     assert summary.count("/charge") > 0  # EV drivers plugged in through the balancer
     assert summary.count("/kv/[key]") > 0  # KV sessions ran too
     assert summary.admitted > 0
-    assert summary.refused > 0, "the peak should ask for more power than the grid has"
+    # The peak asks for more power than the grid has: smart charging shares it (cars get less
+    # than they ask), and cars that insist on full power are queued or turned away.
+    assert summary.reduced + summary.queued + summary.refused > 0, summary
     with prefix.with_name("rush-hour_stats.csv").open(newline="") as handle:
-        refused_rows = [r for r in csv.DictReader(handle) if r["Name"] == REFUSED_NAME]
-    assert refused_rows and refused_rows[0]["Failure Count"] == "0"
+        grid_rows = [r for r in csv.DictReader(handle)
+                     if r["Name"] in (REFUSED_NAME, REDUCED_NAME, QUEUED_NAME)]
+    assert grid_rows and all(r["Failure Count"] == "0" for r in grid_rows)
     with prefix.with_name("rush-hour_stats_history.csv").open(newline="") as handle:
         history = list(csv.DictReader(handle))
     assert len({row["Timestamp"] for row in history}) > 3  # a time series, not one snapshot
-    assert "refused (grid full" in proc.stdout
+    assert "refused (grid full" in proc.stdout and "turned away:" in proc.stdout
 
     # Leave the shared stack as we found it: every session of the run ends within seconds.
     wait_until(lambda: all(s["active_sessions"] == 0
