@@ -18,6 +18,8 @@ The queue of waiting cars (balancers):
   grid:queue         LIST  queue ids, oldest first
   grid:queue:req     HASH  queue id -> "<enqueued ms>:<request json>"
   grid:queue:placed  HASH  queue id -> substation it was admitted on ('' cancelled)
+  grid:queue:placed_order LIST queue ids in the order they left the queue (keeps the newest
+                     KEEP_PLACED in `placed`, so a queue that runs for days stays bounded)
   grid:queue:lock    STRING the dispatcher lease (one dispatcher across all balancers)
 Channel grid:room: published when power frees up or a car joins the queue.
 """
@@ -30,7 +32,8 @@ QUEUE = "grid:queue"
 QUEUE_REQUESTS = "grid:queue:req"
 QUEUE_PLACED = "grid:queue:placed"
 QUEUE_LOCK = "grid:queue:lock"
-QUEUE_KEYS = [QUEUE, QUEUE_REQUESTS, QUEUE_PLACED]
+QUEUE_PLACED_ORDER = "grid:queue:placed_order"
+QUEUE_KEYS = [QUEUE, QUEUE_REQUESTS, QUEUE_PLACED, QUEUE_PLACED_ORDER]
 ROOM_CHANNEL = "grid:room"  # the same name as lib.lua's ROOM_CHANNEL
 
 

@@ -18,6 +18,16 @@
 
 local PAGE = 500  -- keep unpack() far below Lua's C-stack limit
 local KEEP_ENDED = 10000  -- ended sessions remembered for GET /sessions/<id>
+local KEEP_PLACED = 10000  -- queue ids whose fate (placed where, or cancelled) stays answerable
+
+-- A car left the queue: its fate is in `placed`; only the newest KEEP_PLACED are kept, in the
+-- order of `order`, so a queue that runs for days stays bounded.
+local function queue_left(placed, order, qid)
+  redis.call('RPUSH', order, qid)
+  if redis.call('LLEN', order) > KEEP_PLACED then
+    redis.call('HDEL', placed, redis.call('LPOP', order))
+  end
+end
 local ROOM_CHANNEL = 'grid:room'  -- published when power frees up: wakes balancers' queues
 
 local function now_ms()
