@@ -67,7 +67,7 @@ def create_app(config: Config | None = None, background: bool = True) -> Flask:
 
     if background:
         poller.start()
-        HealthChecker(client, upstream, cfg.health_interval_s).start()
+        HealthChecker(client, upstream, cfg.health_interval_s, cfg.eject_after).start()
         Dispatcher(client, queue, place_queued).start()
 
     app = Flask(__name__)

@@ -1,7 +1,10 @@
 """Substation health, shared through Redis so every worker and balancer agrees.
 
 Active: one checker per HEALTH_INTERVAL_S across all workers (a Redis lock) GETs every
-/health; a failure ejects at once, a success brings the substation back. Passive: after
+/health. A definite "no" (an answer other than 200, or a refused connection) ejects at once; a
+probe that gets no answer in time only counts, and EJECT_AFTER of them in a row eject: one slow
+answer from a busy machine must not turn cars away from a serving substation (found by
+`make chaos`, seed 3). A success brings the substation back. Passive: after
 EJECT_AFTER consecutive request-path failures (timeout, connection error, 5xx that is not a
 capacity refusal) it is ejected without waiting for the checker (lua/journal.lua).
 """
@@ -16,33 +19,52 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from balancer import keys
-from balancer.upstream import Upstream
+from balancer.upstream import Upstream, UpstreamError
 
 log = logging.getLogger(__name__)
 
 
 class HealthChecker:
-    def __init__(self, client: redis.Redis, upstream: Upstream, interval_s: float):
+    def __init__(self, client: redis.Redis, upstream: Upstream, interval_s: float,
+                 eject_after: int = 3):
         self.client, self.upstream, self.interval_s = client, upstream, interval_s
-        self.timeout_s = min(0.5, interval_s)
+        self.eject_after = eject_after
+        self.timeout_s = min(upstream.timeout_s, interval_s)
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=len(upstream.urls),
                                         thread_name_prefix="health")
         self._me = f"{os.getpid()}-{id(self)}"
 
-    def probe(self, name: str) -> bool:
+    def probe(self, name: str) -> str:
+        """"ok", "down" (a definite no) or "silent" (no answer in time)."""
         try:
-            return self.upstream.get(name, "/health", self.timeout_s).status == 200
-        except Exception:  # noqa: BLE001 - any failure to answer is unhealthy
-            return False
+            return "ok" if self.upstream.get(name, "/health", self.timeout_s).status == 200 \
+                else "down"
+        except UpstreamError as exc:
+            return "silent" if str(exc) == "timeout" else "down"
+        except Exception:  # noqa: BLE001 - any other failure to answer is a definite no
+            return "down"
 
     def check_once(self) -> dict[str, bool]:
         names = list(self.upstream.urls)
-        results = dict(zip(names, self._pool.map(self.probe, names), strict=True))
+        probes = dict(zip(names, self._pool.map(self.probe, names), strict=True))
+        silent = [n for n, p in probes.items() if p == "silent"]
+        streaks = {}
+        if silent:
+            pipe = self.client.pipeline(transaction=False)
+            for name in silent:
+                pipe.hincrby(keys.SILENT, name, 1)
+            streaks = dict(zip(silent, pipe.execute(), strict=True))
         before = self.client.hgetall(keys.HEALTH)
+        results = {n: p == "ok" or (p == "silent" and streaks[n] < self.eject_after
+                                     and before.get(n, "1") == "1")
+                   for n, p in probes.items()}
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(keys.HEALTH, mapping={n: "1" if ok else "0" for n, ok in results.items()})
-        healthy = [n for n, ok in results.items() if ok]
+        answered = [n for n, p in probes.items() if p != "silent"]
+        if answered:
+            pipe.hdel(keys.SILENT, *answered)
+        healthy = [n for n, p in probes.items() if p == "ok"]
         if healthy:
             pipe.hdel(keys.FAILS, *healthy)
         pipe.execute()

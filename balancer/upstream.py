@@ -67,6 +67,8 @@ class Upstream:
         try:
             resp = self.pools[name].request(method, path, body=body, headers=headers,
                                             timeout=urllib3.Timeout(total=timeout_s))
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass
+            raise UpstreamError(f"connection error: {type(exc).__name__}") from exc
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise UpstreamError("timeout") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
