@@ -23,6 +23,7 @@ from stack.local import LocalStack
 pytestmark = [
     pytest.mark.tool("chromium", "the panel's browser test drives the system's chromium"),
     pytest.mark.tool("prometheus", "the panel's history charts read a real Prometheus"),
+    pytest.mark.timeout(900),  # the first test also fills the stack (20,500 PUTs)
 ]
 N_KEYS = 20_500
 RENDER_S = 5.0
