@@ -62,7 +62,9 @@ def main_text(page) -> str:
 
 def play_demo(page, timeout_ms: int = 30_000) -> None:
     """Press the demo button and wait until node3 is seen buffering y (the page shows it)."""
-    page.get_by_role("button", name="Play causal demo").click()
+    # force: while the live part re-runs, Streamlit fades it, and Playwright would wait for a
+    # "stable" button forever on a slow machine
+    page.get_by_role("button", name="Play causal demo").click(force=True)
     page.get_by_text("node3 buffers y").first.wait_for(timeout=timeout_ms)
 
 
@@ -102,7 +104,7 @@ def timeline_shot(page, path: Path) -> None:
     """The timeline's block of the page only."""
     block = page.locator("[data-testid='stVerticalBlock']").filter(
         has_text="Delivery timeline").last
-    block.screenshot(path=str(path))
+    block.screenshot(path=str(path), timeout=180_000)
 
 
 def full_page_shot(page, path: Path) -> None:
@@ -112,7 +114,7 @@ def full_page_shot(page, path: Path) -> None:
                            ".map(e => e.scrollHeight))")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height) + 40})
     page.wait_for_timeout(300)
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, timeout=180_000)
     page.set_viewport_size(VIEWPORT)
 
 
