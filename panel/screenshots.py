@@ -26,6 +26,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
 VIEWPORT = {"width": 1600, "height": 1000}
 IMG_DIR = REPO_ROOT / "docs" / "img"
 LOAD_KEYS = 3_000
+SLOW_MS = 120_000  # screenshots are not timed: wait as long as a busy machine needs
 NODE_NAMES = ("node1", "node2", "node3")
 SUBSTATION_NAMES = ("substation1", "substation2", "substation3")
 
@@ -129,16 +130,17 @@ def capture(panel_url: str, out_dir: Path) -> list[Path]:
         browser = launch(p)
         try:
             page = browser.new_page(viewport=VIEWPORT)
-            open_view(page, panel_url, "kv")
-            play_demo(page)
+            page.set_default_timeout(120_000)  # a busy machine draws slowly; none of it is timed
+            open_view(page, panel_url, "kv", SLOW_MS)
+            play_demo(page, SLOW_MS)
             wait_buffer_shown(page)
             full_page_shot(page, kv_png)
-            wait_demo_delivered(page)
-            dense_timeline(page)
+            wait_demo_delivered(page, SLOW_MS)
+            dense_timeline(page, timeout_ms=SLOW_MS)
             timeline_shot(page, timeline_png)
-            open_view(page, panel_url, "grid")
+            open_view(page, panel_url, "grid", SLOW_MS)
             for vehicles in (12, 18):
-                burst(page, vehicles)
+                burst(page, vehicles, SLOW_MS)
                 page.wait_for_timeout(3000)  # let the utilisation history grow a few points
             full_page_shot(page, grid_png)
         finally:
