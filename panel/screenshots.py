@@ -47,7 +47,7 @@ def launch(playwright, executable: str | None = None):
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
 
 
-def open_view(page, panel_url: str, view: str, timeout_ms: int = 30_000) -> None:
+def open_view(page, panel_url: str, view: str, timeout_ms: int = 90_000) -> None:
     """Load one view (kv | grid) and wait until its live part has rendered once."""
     page.goto(f"{panel_url.rstrip('/')}/?view={view}", wait_until="domcontentloaded")
     live, last = (("vector clock", "session context:") if view == "kv"
