@@ -102,20 +102,25 @@ def dense_timeline(page, window: str = "latest 1,000", timeout_ms: int = 30_000)
 
 
 def timeline_shot(page, path: Path) -> None:
-    """The timeline's block of the page only."""
+    """The timeline's block of the page only (cut out of the grown viewport)."""
     block = page.locator("[data-testid='stVerticalBlock']").filter(
-        has_text="Delivery timeline").last
-    block.screenshot(path=str(path), timeout=180_000)
+        has_text="Time waited in the buffer").last
+    full_page_shot(page, path, clip=block)
 
 
-def full_page_shot(page, path: Path) -> None:
-    """Streamlit scrolls inside its main block, not the page: grow the viewport to fit it."""
+def full_page_shot(page, path: Path, clip=None) -> None:
+    """Streamlit scrolls inside its main block, not the page: grow the viewport to fit it.
+    With `clip` (a locator), only that element's box."""
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll("
                            "'[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
                            ".map(e => e.scrollHeight))")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height) + 40})
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(path), full_page=True, timeout=180_000)
+    page.wait_for_timeout(1500)  # Vega redraws at the new width
+    box = clip.bounding_box() if clip is not None else None
+    if box:
+        page.screenshot(path=str(path), clip=box, timeout=180_000)
+    else:
+        page.screenshot(path=str(path), full_page=True, timeout=180_000)
     page.set_viewport_size(VIEWPORT)
 
 

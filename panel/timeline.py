@@ -154,7 +154,7 @@ def rate_spec(rows: list[dict[str, Any]], bucket_s: int) -> dict[str, Any]:
         "facet": {"row": {"field": "node", "type": "nominal", "title": None}},
         "spec": {
             "height": 90,
-            "width": "container",
+            "width": 560,  # a facet cannot take the container's width
             "layer": [
                 {"mark": {"type": "line", "interpolate": "step-after"},
                  "encoding": {
@@ -183,15 +183,16 @@ def buffered_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "data": {"values": rows},
-        "mark": {"type": "bar", "color": "#d62728"},
-        "height": 140,
+        "mark": {"type": "bar"},
+        "height": 160,
+        "width": 560,
         "encoding": {
             "x": {"field": "waited", "type": "ordinal", "sort": BIN_ORDER,
-                  "title": "time waited in the buffer"},
-            "xOffset": {"field": "node"},
-            "y": {"field": "deliveries", "type": "quantitative", "title": "deliveries"},
-            "opacity": {"field": "node", "type": "nominal", "title": "node",
-                        "scale": {"range": [1.0, 0.7, 0.45, 0.3]}},
+                  "title": "time waited in the buffer", "axis": {"labelAngle": 0}},
+            "y": {"field": "deliveries", "type": "quantitative", "title": "deliveries",
+                  "stack": True},
+            "color": {"field": "node", "type": "nominal", "title": "node",
+                      "scale": {"range": ["#d62728", "#ff9896", "#8c1c13", "#e377c2"]}},
             "tooltip": [{"field": "node"}, {"field": "waited"}, {"field": "deliveries"}],
         },
     }

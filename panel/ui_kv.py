@@ -190,11 +190,11 @@ def timeline_section(nodes: list[KvNode], statuses: dict[str, Result]) -> None:
     if mode == "aggregated" or (mode == "auto" and dense):
         rows, bucket_s = tl.rate_rows(events_by_node)
         if rows:
-            st.vega_lite_chart(tl.rate_spec(rows, bucket_s), width="stretch")
+            st.vega_lite_chart(tl.rate_spec(rows, bucket_s), width="content")
         buffered = tl.buffered_rows(events_by_node)
         if buffered:
             st.markdown("**Time waited in the buffer** (buffered deliveries only)")
-            st.vega_lite_chart(tl.buffered_spec(buffered), width="stretch")
+            st.vega_lite_chart(tl.buffered_spec(buffered), width="content")
         else:
             st.caption("No delivery in this window waited in a buffer.")
         return
