@@ -30,6 +30,7 @@ from panel.views_kv import (
 )
 
 EVENT_PAGES = 5  # /events calls per node per refresh while catching up with the latest window
+NO_LISTING_RETRY_S = 60.0
 SAMPLES_KEEP_S = 600  # the page's own samples of buffer/outbox depth (Prometheus fallback)
 LEVEL_ICON = {"info": ":blue[:material/info:]", "success": UP, "warning": UNWELL, "error": DOWN}
 
@@ -57,9 +58,19 @@ def live(clients: Clients, page_size: int = 50) -> None:
     # every node's calls at once: the slowest node sets the pace, not the sum of them
     calls = {f"{n.name}/status": n.status for n in nodes}
     calls |= {f"{n.name}/health": n.health for n in nodes}
-    calls |= {f"{n.name}/keys": (lambda n=n: n.list_keys(prefix, pagers[n.name].cursor,
-                                                         page_size)) for n in nodes}
+    # a node without GET /kv is asked again only once a minute (it costs two round trips)
+    no_listing: dict[str, tuple[float, ApiError]] = st.session_state.setdefault("no_listing", {})
+    now = time.time()
+    skip = {name: err for name, (at, err) in no_listing.items() if now - at < NO_LISTING_RETRY_S}
+    calls |= {f"{n.name}/keys": (lambda n=n: skip.get(n.name) or n.list_keys(
+        prefix, pagers[n.name].cursor, page_size)) for n in nodes}
     answers = fetch_all(calls, workers=3 * len(nodes))
+    for n in nodes:
+        answer = answers[f"{n.name}/keys"]
+        if isinstance(answer, ApiError) and not answer.down and n.name not in skip:
+            no_listing[n.name] = (now, answer)
+        elif not isinstance(answer, ApiError):
+            no_listing.pop(n.name, None)
     statuses = {n.name: answers[f"{n.name}/status"] for n in nodes}
     sample(statuses)
     with guarded("nodes"):
