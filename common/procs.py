@@ -95,8 +95,12 @@ class Proc:
 
     def start(self) -> Proc:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()  # the child has its own copy of the descriptor
         _started_groups.append(self.popen.pid)
         return self
 

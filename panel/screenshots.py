@@ -26,6 +26,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
 VIEWPORT = {"width": 1600, "height": 1000}
 IMG_DIR = REPO_ROOT / "docs" / "img"
 LOAD_KEYS = 3_000
+SLOW_MS = 120_000  # screenshots are not timed: wait as long as a busy machine needs
 NODE_NAMES = ("node1", "node2", "node3")
 SUBSTATION_NAMES = ("substation1", "substation2", "substation3")
 
@@ -46,7 +47,7 @@ def launch(playwright, executable: str | None = None):
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
 
 
-def open_view(page, panel_url: str, view: str, timeout_ms: int = 30_000) -> None:
+def open_view(page, panel_url: str, view: str, timeout_ms: int = 90_000) -> None:
     """Load one view (kv | grid) and wait until its live part has rendered once."""
     page.goto(f"{panel_url.rstrip('/')}/?view={view}", wait_until="domcontentloaded")
     live, last = (("vector clock", "session context:") if view == "kv"
@@ -62,7 +63,9 @@ def main_text(page) -> str:
 
 def play_demo(page, timeout_ms: int = 30_000) -> None:
     """Press the demo button and wait until node3 is seen buffering y (the page shows it)."""
-    page.get_by_role("button", name="Play causal demo").click()
+    # force: while the live part re-runs, Streamlit fades it, and Playwright would wait for a
+    # "stable" button forever on a slow machine
+    page.get_by_role("button", name="Play causal demo").click(force=True)
     page.get_by_text("node3 buffers y").first.wait_for(timeout=timeout_ms)
 
 
@@ -99,20 +102,25 @@ def dense_timeline(page, window: str = "latest 1,000", timeout_ms: int = 30_000)
 
 
 def timeline_shot(page, path: Path) -> None:
-    """The timeline's block of the page only."""
+    """The timeline's block of the page only (cut out of the grown viewport)."""
     block = page.locator("[data-testid='stVerticalBlock']").filter(
-        has_text="Delivery timeline").last
-    block.screenshot(path=str(path))
+        has_text="Time waited in the buffer").last
+    full_page_shot(page, path, clip=block)
 
 
-def full_page_shot(page, path: Path) -> None:
-    """Streamlit scrolls inside its main block, not the page: grow the viewport to fit it."""
+def full_page_shot(page, path: Path, clip=None) -> None:
+    """Streamlit scrolls inside its main block, not the page: grow the viewport to fit it.
+    With `clip` (a locator), only that element's box."""
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll("
                            "'[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
                            ".map(e => e.scrollHeight))")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height) + 40})
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(path), full_page=True)
+    page.wait_for_timeout(1500)  # Vega redraws at the new width
+    box = clip.bounding_box() if clip is not None else None
+    if box:
+        page.screenshot(path=str(path), clip=box, timeout=180_000)
+    else:
+        page.screenshot(path=str(path), full_page=True, timeout=180_000)
     page.set_viewport_size(VIEWPORT)
 
 
@@ -127,16 +135,17 @@ def capture(panel_url: str, out_dir: Path) -> list[Path]:
         browser = launch(p)
         try:
             page = browser.new_page(viewport=VIEWPORT)
-            open_view(page, panel_url, "kv")
-            play_demo(page)
+            page.set_default_timeout(120_000)  # a busy machine draws slowly; none of it is timed
+            open_view(page, panel_url, "kv", SLOW_MS)
+            play_demo(page, SLOW_MS)
             wait_buffer_shown(page)
             full_page_shot(page, kv_png)
-            wait_demo_delivered(page)
-            dense_timeline(page)
+            wait_demo_delivered(page, SLOW_MS)
+            dense_timeline(page, timeout_ms=SLOW_MS)
             timeline_shot(page, timeline_png)
-            open_view(page, panel_url, "grid")
+            open_view(page, panel_url, "grid", SLOW_MS)
             for vehicles in (12, 18):
-                burst(page, vehicles)
+                burst(page, vehicles, SLOW_MS)
                 page.wait_for_timeout(3000)  # let the utilisation history grow a few points
             full_page_shot(page, grid_png)
         finally:

@@ -91,21 +91,25 @@ def rate_rows(events_by_node: dict[str, list[Json]],
               buckets_max: int = BUCKETS_MAX) -> tuple[list[dict[str, Any]], int]:
     """Deliveries per second per origin (and the buffered ones as their own series), per node,
     in time buckets; (rows, bucket size in s). Events without a timestamp are left out."""
-    stamps = [t for events in events_by_node.values() for e in events
-              if (t := _ts_s(e)) is not None]
-    if not stamps:
+    stamped = {node: [(t, e) for e in events if (t := _ts_s(e)) is not None]
+               for node, events in events_by_node.items()}
+    firsts = [pairs[0][0] for pairs in stamped.values() if pairs]
+    if not firsts:
         return [], 1
-    start = min(stamps)
-    size = bucket_seconds(max(stamps) - start, buckets_max)
+    start = min(min(t for t, _ in pairs) for pairs in stamped.values() if pairs)
+    end = max(max(t for t, _ in pairs) for pairs in stamped.values() if pairs)
+    size = bucket_seconds(end - start, buckets_max)
+    labels: dict[object, str] = {}  # origin -> series name, formatted once per origin
     counts: Counter[tuple[str, int, str]] = Counter()
-    for node, events in events_by_node.items():
-        for event in events:
-            t = _ts_s(event)
-            if t is None:
-                continue
+    for node, pairs in stamped.items():
+        for t, event in pairs:
             bucket = int((t - start) // size)
-            counts[(node, bucket, "from " + node_label(event.get("origin")))] += 1
-            if (event.get("buffered_ms") or 0) > 0:
+            origin = event.get("origin")
+            label = labels.get(origin)
+            if label is None:
+                label = labels[origin] = "from " + node_label(origin)
+            counts[(node, bucket, label)] += 1
+            if event.get("buffered_ms"):
                 counts[(node, bucket, "buffered")] += 1
     rows = [{"node": node, "t": (start + bucket * size) * 1000, "series": series,
              "per_s": round(n / size, 3), "count": n}
@@ -130,8 +134,8 @@ def buffered_rows(events_by_node: dict[str, list[Json]]) -> list[dict[str, Any]]
     counts: Counter[tuple[str, str]] = Counter()
     for node, events in events_by_node.items():
         for event in events:
-            ms = event.get("buffered_ms") or 0
-            if isinstance(ms, int | float) and ms > 0:
+            ms = event.get("buffered_ms")
+            if ms and isinstance(ms, int | float) and ms > 0:  # most deliveries: 0, skipped fast
                 counts[(node, bin_label(ms))] += 1
     return [{"node": node, "waited": label, "deliveries": n}
             for (node, label), n in sorted(counts.items(),
@@ -150,7 +154,7 @@ def rate_spec(rows: list[dict[str, Any]], bucket_s: int) -> dict[str, Any]:
         "facet": {"row": {"field": "node", "type": "nominal", "title": None}},
         "spec": {
             "height": 90,
-            "width": "container",
+            "width": 560,  # a facet cannot take the container's width
             "layer": [
                 {"mark": {"type": "line", "interpolate": "step-after"},
                  "encoding": {
@@ -179,15 +183,16 @@ def buffered_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "data": {"values": rows},
-        "mark": {"type": "bar", "color": "#d62728"},
-        "height": 140,
+        "mark": {"type": "bar"},
+        "height": 160,
+        "width": 560,
         "encoding": {
             "x": {"field": "waited", "type": "ordinal", "sort": BIN_ORDER,
-                  "title": "time waited in the buffer"},
-            "xOffset": {"field": "node"},
-            "y": {"field": "deliveries", "type": "quantitative", "title": "deliveries"},
-            "opacity": {"field": "node", "type": "nominal", "title": "node",
-                        "scale": {"range": [1.0, 0.7, 0.45, 0.3]}},
+                  "title": "time waited in the buffer", "axis": {"labelAngle": 0}},
+            "y": {"field": "deliveries", "type": "quantitative", "title": "deliveries",
+                  "stack": True},
+            "color": {"field": "node", "type": "nominal", "title": "node",
+                      "scale": {"range": ["#d62728", "#ff9896", "#8c1c13", "#e377c2"]}},
             "tooltip": [{"field": "node"}, {"field": "waited"}, {"field": "deliveries"}],
         },
     }

@@ -12,7 +12,7 @@ from panel.api import ApiError, KvNode, Result, fetch_all
 from panel.config import PanelConfig
 from panel.demo import DemoRun, causal_demo
 from panel.render import format_clock, health_text
-from panel.stores import Pager, store_page
+from panel.stores import Pager, StorePage, store_page
 from panel.ui import DOWN, UNWELL, UP, Clients, guarded, small_table, table
 from panel.ui_history import kv_history
 from panel.views_kv import (
@@ -30,6 +30,7 @@ from panel.views_kv import (
 )
 
 EVENT_PAGES = 5  # /events calls per node per refresh while catching up with the latest window
+NO_LISTING_RETRY_S = 60.0
 SAMPLES_KEEP_S = 600  # the page's own samples of buffer/outbox depth (Prometheus fallback)
 LEVEL_ICON = {"info": ":blue[:material/info:]", "success": UP, "warning": UNWELL, "error": DOWN}
 
@@ -51,18 +52,34 @@ def render(cfg: PanelConfig, clients: Clients) -> None:
 def live(clients: Clients, page_size: int = 50) -> None:
     """Everything that changes by itself: redrawn every refresh without touching the widgets."""
     nodes = clients.nodes
-    calls = {f"{n.name}/status": n.status for n in nodes}
-    calls |= {f"{n.name}/health": n.health for n in nodes}
-    answers = fetch_all(calls)
-    statuses = {n.name: answers[f"{n.name}/status"] for n in nodes}
-    sample(statuses)
     prefix = st.text_input("key prefix (store tables)", key="store_prefix",
                            placeholder="all keys")
+    pagers = {n.name: prepare_pager(n.name, prefix) for n in nodes}
+    # every node's calls at once: the slowest node sets the pace, not the sum of them
+    calls = {f"{n.name}/status": n.status for n in nodes}
+    calls |= {f"{n.name}/health": n.health for n in nodes}
+    # a node without GET /kv is asked again only once a minute (it costs two round trips)
+    no_listing: dict[str, tuple[float, ApiError]] = st.session_state.setdefault("no_listing", {})
+    now = time.time()
+    skip = {name: err for name, (at, err) in no_listing.items() if now - at < NO_LISTING_RETRY_S}
+    calls |= {f"{n.name}/keys": (lambda n=n: skip.get(n.name) or n.list_keys(
+        prefix, pagers[n.name].cursor, page_size)) for n in nodes}
+    answers = fetch_all(calls, workers=3 * len(nodes))
+    for n in nodes:
+        answer = answers[f"{n.name}/keys"]
+        if isinstance(answer, ApiError) and not answer.down and n.name not in skip:
+            no_listing[n.name] = (now, answer)
+        elif not isinstance(answer, ApiError):
+            no_listing.pop(n.name, None)
+    statuses = {n.name: answers[f"{n.name}/status"] for n in nodes}
+    sample(statuses)
     with guarded("nodes"):
         for column, node in zip(st.columns(len(nodes)), nodes, strict=True):
             with column, guarded(node.name):
+                page = store_page(answers[f"{node.name}/keys"], statuses[node.name], prefix,
+                                  pagers[node.name].cursor, page_size)
                 node_column(node, statuses[node.name], answers[f"{node.name}/health"],
-                            prefix, page_size)
+                            pagers[node.name], page)
     faults = link_rows(statuses)
     if faults:
         st.warning("Injected link faults: " + "; ".join(
@@ -87,8 +104,8 @@ def sample(statuses: dict[str, Result]) -> None:
     st.session_state["kv_samples"] = samples
 
 
-def node_column(node: KvNode, status: Result, health: Result, prefix: str = "",
-                page_size: int = 50) -> None:
+def node_column(node: KvNode, status: Result, health: Result, pager: Pager,
+                page: StorePage) -> None:
     healthy, words = health_text(health)
     if isinstance(status, ApiError):
         st.subheader(f"{DOWN} {node.name}")
@@ -109,7 +126,7 @@ def node_column(node: KvNode, status: Result, health: Result, prefix: str = "",
     c1.metric("keys", head["keys"])
     c2.metric("buffered", head["buffered"])
     c3.metric("outbox", head["outbox"])
-    store_table(node, status, prefix, page_size)
+    store_table(node.name, pager, page)
     st.caption("pending buffer")
     small_table(buffer_rows(status), "buffer empty")
     st.caption("peers: outbox and link")
@@ -120,28 +137,33 @@ def node_column(node: KvNode, status: Result, health: Result, prefix: str = "",
         small_table(sync, "")
 
 
-def store_table(node: KvNode, status: Result, prefix: str, page_size: int) -> None:
-    """One page of the node's keys (GET /kv), with back/next; never the whole store."""
-    pagers: dict[str, Pager] = st.session_state.setdefault("store_pagers", {})
-    pager = pagers.setdefault(node.name, Pager())
+def prepare_pager(name: str, prefix: str) -> Pager:
+    """The node's pager after this run's clicks (read before the calls, so the page fetched is
+    the one asked for; the buttons are drawn later)."""
+    pager = st.session_state.setdefault("store_pagers", {}).setdefault(name, Pager())
+    nexts: dict[str, str | None] = st.session_state.setdefault("store_next", {})
     if pager.prefix != prefix:
         pager.reset(prefix)
-    nexts: dict[str, str | None] = st.session_state.setdefault("store_next", {})
-    back_col, label_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
-    if back_col.button("◀", key=f"store_back_{node.name}", disabled=pager.page_number == 1,
-                       help="previous page"):
+    elif st.session_state.get(f"store_back_{name}"):
         pager.back()
-    if next_col.button("▶", key=f"store_next_{node.name}", disabled=not nexts.get(node.name),
-                       help="next page"):
-        pager.forward(nexts.get(node.name))
-    page = store_page(node.list_keys(prefix, pager.cursor, page_size), status, prefix,
-                      pager.cursor, page_size)
-    nexts[node.name] = page.next_cursor
-    label_col.caption(f"store{f' · prefix {prefix!r}' if prefix else ''} · page "
+    elif st.session_state.get(f"store_next_{name}"):
+        pager.forward(nexts.get(name))
+    return pager
+
+
+def store_table(name: str, pager: Pager, page: StorePage) -> None:
+    """One page of the node's keys (GET /kv), with back/next; never the whole store."""
+    st.session_state.setdefault("store_next", {})[name] = page.next_cursor
+    back_col, label_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
+    back_col.button("◀", key=f"store_back_{name}", disabled=pager.page_number == 1,
+                    help="previous page")
+    next_col.button("▶", key=f"store_next_{name}", disabled=not page.next_cursor,
+                    help="next page")
+    label_col.caption(f"store{f' · prefix {pager.prefix!r}' if pager.prefix else ''} · page "
                       f"{pager.page_number}{'' if page.next_cursor else ' (last)'}")
     if page.note:
         st.caption(f":orange[{page.note}]")
-    table(page.rows, "no keys" + (f" starting with {prefix!r}" if prefix else ""),
+    table(page.rows, "no keys" + (f" starting with {pager.prefix!r}" if pager.prefix else ""),
           height=min(35 * len(page.rows) + 38, 250))
 
 
@@ -179,11 +201,11 @@ def timeline_section(nodes: list[KvNode], statuses: dict[str, Result]) -> None:
     if mode == "aggregated" or (mode == "auto" and dense):
         rows, bucket_s = tl.rate_rows(events_by_node)
         if rows:
-            st.vega_lite_chart(tl.rate_spec(rows, bucket_s), width="stretch")
+            st.vega_lite_chart(tl.rate_spec(rows, bucket_s), width="content")
         buffered = tl.buffered_rows(events_by_node)
         if buffered:
             st.markdown("**Time waited in the buffer** (buffered deliveries only)")
-            st.vega_lite_chart(tl.buffered_spec(buffered), width="stretch")
+            st.vega_lite_chart(tl.buffered_spec(buffered), width="content")
         else:
             st.caption("No delivery in this window waited in a buffer.")
         return
@@ -195,31 +217,39 @@ def timeline_section(nodes: list[KvNode], statuses: dict[str, Result]) -> None:
 
 def catch_up(nodes: list[KvNode], statuses: dict[str, Result], live: dict[str, list],
              window: int, problems: list[str]) -> None:
-    """Read each node's new deliveries, keeping its latest `window`; the first read jumps close
-    to the end of the log (the clock's sum) instead of reading the whole log."""
+    """Every node's new deliveries, read in parallel, keeping its latest `window`."""
+    results = fetch_all({n.name: (lambda n=n: _catch_up_one(n, statuses.get(n.name),
+                                                          live.get(n.name, []), window))
+                         for n in nodes}, workers=len(nodes))
+    for name, (events, problem) in results.items():
+        live[name] = events
+        if problem:
+            problems.append(problem)
+
+
+def _catch_up_one(node: KvNode, status: Result | None, cached: list,
+                  window: int) -> tuple[list, str | None]:
+    """The first read jumps close to the end of the log (the clock's sum) instead of reading
+    the whole log; later reads fetch only what is new."""
     limit = min(window, tl.EVENTS_PAGE_MAX)
-    for node in nodes:
-        cached = live.get(node.name, [])
-        if cached:
-            since = int(cached[-1].get("seq") or 0)
-        else:
-            status = statuses.get(node.name)
-            clock = None if isinstance(status, ApiError) else (status or {}).get("vector_clock")
-            since = tl.latest_start(clock, window)
-        for attempt in range(EVENT_PAGES):
-            page = node.events(since=since, limit=limit)
-            if isinstance(page, ApiError):
-                problems.append(str(page))
-                break
-            fresh = page.get("events") or []
-            if not fresh and not cached and since > 0 and attempt < 2:
-                since = max(0, since - window)  # the guess overshot the end of the log
-                continue
-            cached = tl.keep_window(cached, fresh, window)
-            since = int(page.get("next", since))
-            if len(fresh) < limit:
-                break
-        live[node.name] = cached
+    if cached:
+        since = int(cached[-1].get("seq") or 0)
+    else:
+        clock = None if isinstance(status, ApiError) else (status or {}).get("vector_clock")
+        since = tl.latest_start(clock, window)
+    for attempt in range(EVENT_PAGES):
+        page = node.events(since=since, limit=limit)
+        if isinstance(page, ApiError):
+            return cached, str(page)
+        fresh = page.get("events") or []
+        if not fresh and not cached and since > 0 and attempt < 2:
+            since = max(0, since - window)  # the guess overshot the end of the log
+            continue
+        cached = tl.keep_window(cached, fresh, window)
+        since = int(page.get("next", since))
+        if len(fresh) < limit:
+            break
+    return cached, None
 
 
 def page_older(nodes: list[KvNode], shown: dict[str, list], window: int,

@@ -54,7 +54,8 @@ def require_tool(path_or_name: str, why: str) -> str:
 
 
 def remove_dead_runs(base: Path) -> None:
-    """Temp dirs of earlier runs (`run-<pid>`, `run-<pid>-tmp`) whose process has ended."""
+    """Temp dirs of earlier runs (`run-<pid>`, `run-<pid>-tmp`, `run-<pid>-home`) whose
+    process has ended."""
     for path in base.glob("run-*"):
         pid = path.name.split("-")[1]
         if pid.isdigit() and not pid_alive(int(pid)):
@@ -88,6 +89,13 @@ def pytest_configure(config: pytest.Config) -> None:
     run_tmp.mkdir(parents=True)
     os.environ["TMPDIR"] = str(run_tmp)
     tempfile.tempdir = str(run_tmp)
+    # Per-user config and caches too (Chromium's crash reports and dconf, matplotlib's cache),
+    # instead of ~/.config and ~/.cache outside the checkout.
+    home = base.parent / f"{base.name}-home"
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache"),
+                     ("XDG_DATA_HOME", "data"), ("MPLCONFIGDIR", "mpl")):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(home / sub)
     config.stash[hygiene.RUN_TMP_KEY] = run_tmp
 
 
