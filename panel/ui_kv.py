@@ -135,6 +135,8 @@ def node_column(node: KvNode, status: Result, health: Result, pager: Pager,
     if sync:
         st.caption("anti-entropy (sync) per peer")
         small_table(sync, "")
+    elif isinstance(status.get("sync"), dict):
+        st.caption("anti-entropy (sync): no round yet")
 
 
 def prepare_pager(name: str, prefix: str) -> Pager:

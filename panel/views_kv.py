@@ -125,9 +125,10 @@ def sync_rows(status: Json) -> list[dict[str, Any]]:
     if not isinstance(sync, dict) or not sync:
         return []
     if all(isinstance(v, dict) for v in sync.values()):
+        # a peer with no round yet ({}) has no row: a row of nothing says nothing
         return [{"peer": node_label(_int_key(str(peer))),
                  **{k: _cell(v) for k, v in info.items()}}
-                for peer, info in sorted(sync.items(), key=lambda kv: str(kv[0]))]
+                for peer, info in sorted(sync.items(), key=lambda kv: str(kv[0])) if info]
     return [{"peer": "all", **{k: _cell(v) for k, v in sync.items()}}]
 
 
