@@ -6,7 +6,8 @@ from the moment its admission was requested until the first of (its end was ackn
 `ends_at`, for an unknown outcome the requested duration, passed). Smart charging may lower a
 session's allocation later, down to its `min_power_kw`, so a session surely claims at least
 that minimum (or, without smart charging, the power it was granted) and at most the power it
-asked for. Capacities are the substations' own `capacity_kw` at the end.
+asked for. Capacities are the substations' own `capacity_kw` at the end, and the sessions they
+still list at the end must each belong to the admission their driver was told about.
 """
 
 from __future__ import annotations
@@ -143,9 +144,40 @@ def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) ->
     return violations, judged
 
 
+def check_phantoms(ops: list[Op], final: dict[str, Any]) -> tuple[list, int]:
+    """Every session a substation still holds at the end belongs to the one admission its
+    driver was told about. A session for a request answered with a refusal or error is a
+    phantom (capacity held for nobody); one whose id differs from the id the driver got is a
+    double admission. A request with an unknown outcome may own any session."""
+    by_vehicle = {op.args.get("vehicle_id"): op for op in ops if op.f == "charge"}
+    violations, seen = [], 0
+    for name, sub in final.get("substations", {}).items():
+        for session in sub.get("sessions") or []:
+            op = by_vehicle.get(session.get("vehicle_id"))
+            if op is None:
+                continue  # not one of ours
+            seen += 1
+            if op.type == "fail":
+                violations.append({
+                    "kind": "phantom-session", "substation": name,
+                    "detail": f"{name} holds session {session.get('session_id')} for "
+                              f"{session.get('vehicle_id')}, whose request was answered "
+                              f"{op.result.get('status', op.result.get('error'))}",
+                    "ops": [op.ref()]})
+            elif op.type == "ok" and op.result.get("session_id") != session.get("session_id"):
+                violations.append({
+                    "kind": "double-admission", "substation": name,
+                    "detail": f"{name} holds session {session.get('session_id')} for "
+                              f"{session.get('vehicle_id')}, who was given "
+                              f"{op.result.get('session_id')}",
+                    "ops": [op.ref()]})
+    return violations, seen
+
+
 def check(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[list, dict]:
     refused, judged = check_refusals(ops, faults, final)
-    violations = check_capacity(ops, final) + refused
+    phantoms, sessions_seen = check_phantoms(ops, final)
+    violations = check_capacity(ops, final) + refused + phantoms
     charges = [op for op in ops if op.f == "charge"]
     counts = {
         "charges_admitted": sum(op.type == "ok" for op in charges),
@@ -156,5 +188,6 @@ def check(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[li
         "charges_unknown": sum(op.type == "info" for op in charges),
         "sessions_ended": sum(op.f == "end" and op.type == "ok" for op in ops),
         "refusals_judged": judged,
+        "final_sessions_matched": sessions_seen,
     }
     return violations, counts

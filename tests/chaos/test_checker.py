@@ -245,6 +245,26 @@ def test_a_refusal_when_full_or_near_a_grid_fault_is_not_a_violation():
     assert kinds(verdict) == [] and verdict["counts"]["refusals_judged"] == 0
 
 
+def test_finds_a_session_held_for_a_refused_driver_or_admitted_twice():
+    h = History()
+    h.charge("ev0", 11.0, "substation1", ends_in=30, session="substation1.aaaa")
+    h.charge("ev1", 22.0, None, ends_in=0, refused=True)  # truly no room: 19 and 20 kW free
+    h.op("ev2", "charge", {"vehicle_id": "EV-unknown", "power_kw": 7.4}, "info",
+         {"error": "ReadTimeout"})
+    final = grid_final()
+    final["substations"]["substation1"]["sessions"] = [
+        {"session_id": "substation1.aaaa", "vehicle_id": h.entries[0]["value"]["vehicle_id"]},
+        {"session_id": "substation1.cccc", "vehicle_id": "EV-unknown"}]
+    verdict = check(h.entries, final)
+    assert kinds(verdict) == [] and verdict["counts"]["final_sessions_matched"] == 2
+    final["substations"]["substation2"]["sessions"] = [
+        {"session_id": "substation2.bbbb", "vehicle_id": h.entries[2]["value"]["vehicle_id"]},
+        {"session_id": "substation2.dddd", "vehicle_id": h.entries[0]["value"]["vehicle_id"]}]
+    verdict = check(h.entries, final)
+    assert kinds(verdict) == ["double-admission", "phantom-session"]
+    assert {v["substation"] for v in verdict["violations"]} == {"substation2"}
+
+
 # -- properties --------------------------------------------------------------------------------
 
 def simulate(seed: int, n_writes: int) -> dict[str, list[dict]]:
