@@ -80,7 +80,8 @@ def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: str 
             f"({', '.join(p.kind for p in plan)})")
         recorder = Recorder(report / "history.jsonl")
         clients = Clients(recorder, [stack.url(n) for n in NODES], stack.url("balancer"),
-                          seed, kv_clients, ev_clients)
+                          seed, kv_clients, ev_clients,
+                          {name: stack.url(name) for name in SUBSTATION_NAMES})
         nemesis = Nemesis(stack, recorder, plan)
         clients.start()
         nemesis.start()

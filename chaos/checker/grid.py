@@ -20,6 +20,10 @@ from chaos.checker.history import Fault, Op
 EPS = 1e-6
 CLOCK_MARGIN_S = 0.5  # Redis time vs. this machine's wall clock, and request latency
 REACHABLE_GRACE_S = 6.0  # after a grid fault heals, the balancer's health checks catch up
+# How long after a request is unblocked it can still take effect: the balancer gives each of
+# the three substations a 1 s deadline, plus slack. A request stuck behind a paused or cut-off
+# process is unblocked when that fault heals, which may be long after its client gave up.
+IN_FLIGHT_S = 5.0
 
 
 def _ends(ops: list[Op]) -> dict[str, list[Op]]:
@@ -97,14 +101,44 @@ def grid_faults_near(faults: list[Fault], start: float, end: float) -> list[Faul
             and f.start <= end and f.end + REACHABLE_GRACE_S >= start]
 
 
+def _unblocked(op: Op, faults: list[Fault]) -> float:
+    """The latest moment an unknown-outcome request may still have been stuck: its client's
+    timeout, or the heal of a grid fault that overlapped it (never, if one never healed)."""
+    latest = op.end
+    for fault in faults:
+        if fault.value.get("grid") and fault.start <= op.end and fault.end >= op.start:
+            latest = max(latest, fault.end)
+    return latest
+
+
+PROBE_BEFORE_S = 3.0  # the balancer's health view may lag a failed check by ~2 intervals
+PROBE_AFTER_S = 1.0
+
+
+def answering(probes: dict[str, list[Op]], sub: str, start: float, end: float) -> bool:
+    """The monitor saw `sub` answer every probe around [start, end], at least one before and
+    one after. Without any monitor in the history, every substation counts as answering."""
+    if not probes:
+        return True
+    near = [p for p in probes.get(sub, [])
+            if p.start >= start - PROBE_BEFORE_S and p.start <= end + PROBE_AFTER_S]
+    return (all(p.type == "ok" for p in near) and any(p.start <= start for p in near)
+            and any(p.start >= end for p in near))
+
+
 def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[list, int]:
     """A refusal (503 from the balancer) while no grid fault was near and some substation's
-    possible load left room for the whole request is a violation. Returns the violations and
-    how many refusals could be judged."""
+    possible load left room for the whole request, and the monitor saw that substation answer
+    its health probes all around the refusal, is a violation. Returns the violations and how
+    many refusals could be judged (no grid fault near)."""
     wall_start = final["wall_start"]
     capacity = capacities(final)
     ends = _ends(ops)
     charges = [op for op in ops if op.f == "charge"]
+    probes: dict[str, list[Op]] = defaultdict(list)
+    for op in ops:
+        if op.f == "probe":
+            probes[op.args["substation"]].append(op)
     violations, judged = [], 0
     for refusal in charges:
         if refusal.type != "fail" or refusal.result.get("status") != 503:
@@ -123,8 +157,9 @@ def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) ->
                     if end.type == "ok":
                         until = min(until, end.end)
                 subs = [op.result["substation"]]
-            else:  # unknown outcome: may hold power anywhere until its duration passes
-                until = op.end + float(op.args.get("duration_s", 60)) + CLOCK_MARGIN_S
+            else:  # unknown outcome: may hold power anywhere, from when it was unblocked
+                until = _unblocked(op, faults) + IN_FLIGHT_S + \
+                    float(op.args.get("duration_s", 60)) + CLOCK_MARGIN_S
                 subs = list(capacity)
             if until < refusal.start:
                 continue
@@ -133,12 +168,14 @@ def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) ->
                 holders[sub].append(op)
         need = float(refusal.args.get("power_kw", 7.4))
         for sub, cap in capacity.items():
-            if cap - possible[sub] >= need - EPS:
+            if cap - possible[sub] >= need - EPS and answering(probes, sub, refusal.start,
+                                                                refusal.end):
                 violations.append({
                     "kind": "refused-with-room", "substation": sub,
                     "detail": f"refused {need} kW at t={refusal.start:.3f}s while {sub} held at "
-                              f"most {possible[sub]:.1f} of {cap:.1f} kW and no grid fault was "
-                              f"within {REACHABLE_GRACE_S:.0f}s",
+                              f"most {possible[sub]:.1f} of {cap:.1f} kW, answered every probe "
+                              f"around it, and no grid fault was within "
+                              f"{REACHABLE_GRACE_S:.0f}s",
                     "ops": [refusal.ref()]})
                 break
     return violations, judged
@@ -189,5 +226,6 @@ def check(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[li
         "sessions_ended": sum(op.f == "end" and op.type == "ok" for op in ops),
         "refusals_judged": judged,
         "final_sessions_matched": sessions_seen,
+        "substation_probes": sum(op.f == "probe" for op in ops),
     }
     return violations, counts

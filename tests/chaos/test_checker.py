@@ -230,6 +230,21 @@ def test_finds_a_refusal_while_a_substation_had_room():
     assert verdict["counts"]["refusals_judged"] == 1
 
 
+def test_a_refusal_while_the_substation_with_room_did_not_answer_the_monitor_is_excused():
+    def history(answered: bool) -> History:
+        h = History()
+        h.charge("ev0", 25.0, "substation1", ends_in=5)  # 5 kW left there
+        h.probe("substation2").probe("substation1")
+        h.charge("ev1", 7.4, None, ends_in=0, refused=True)  # substation2 had 20 kW free
+        h.probe("substation2", ok=answered).probe("substation1")
+        h.at(h.t + 0.5).probe("substation2")
+        return h
+
+    assert kinds(check(history(answered=True).entries, grid_final())) == ["refused-with-room"]
+    verdict = check(history(answered=False).entries, grid_final())
+    assert kinds(verdict) == [] and verdict["counts"]["substation_probes"] == 5
+
+
 def test_a_refusal_when_full_or_near_a_grid_fault_is_not_a_violation():
     h = History()
     h.charge("ev0", 22.0, "substation1", ends_in=5)
