@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--seeds", type=int, default=10)
             p.add_argument("--first-seed", type=int, default=100)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the hosts stack is stopped and the report still written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     why = netns.missing_requirements()
     if why:
         print(f"make chaos: {why}", file=sys.stderr)

@@ -16,6 +16,7 @@ from common.settings import REPO_ROOT
 from stack import control, netns
 from stack.health import http_ok
 from stack.supervisor import process_infos
+from stack.up import _stop_with_parent  # SIGTERM up-hosts (it cleans up) if we die
 
 LEFT_OUT = ("panel", "prometheus")  # nothing to check there; spare the two cores
 
@@ -40,7 +41,7 @@ class HostsStack:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stack", "up-hosts", "--without", ",".join(LEFT_OUT)],
             cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_stop_with_parent)
         try:
             wait_until(self._all_healthy, timeout=timeout, interval=0.5,
                        message="every service of up-hosts healthy")
