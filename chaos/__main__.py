@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(f"make chaos: {why}", file=sys.stderr)
         return 2
+    from chaos.hoststack import StackBusy
     from chaos.nemesis import KINDS
     from chaos.run import DiskLossUnsupported, run, summary
 
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         except DiskLossUnsupported as exc:
             print(f"make chaos: {exc}", file=sys.stderr)
             return 3
+        except StackBusy as exc:
+            print(f"make chaos: {exc}", file=sys.stderr)
+            return 2
         print(summary(report, verdict), flush=True)
         rows.append((seed, verdict, report))
     if args.command == "soak":

@@ -21,6 +21,10 @@ from stack.up import _stop_with_parent  # SIGTERM up-hosts (it cleans up) if we 
 LEFT_OUT = ("panel", "prometheus")  # nothing to check there; spare the two cores
 
 
+class StackBusy(RuntimeError):
+    """Namespaces with our prefix exist already: someone else's; never touch them."""
+
+
 class HostsStack:
     def __init__(self, workdir: Path, prefix: str, subnet: str, tunables: dict[str, str]):
         self.workdir = workdir
@@ -34,8 +38,14 @@ class HostsStack:
                     "ADMIN_TOKEN": secrets.token_urlsafe(18), **tunables}
         self.proc: subprocess.Popen | None = None
         self.rows: dict[str, dict] = {}
+        self.owns_prefix = False
 
     def start(self, timeout: float = 150.0) -> HostsStack:
+        if any(netns.leftovers(self.prefix).values()):
+            raise StackBusy(f"hosts named {self.prefix}* exist already (a running `make "
+                            "up-hosts` or `make chaos`, or leftovers: `make down-hosts`); set "
+                            "GRIDCLOCK_NETNS_PREFIX and GRIDCLOCK_NETNS_SUBNET for a second one")
+        self.owns_prefix = True
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "up-hosts.log", "wb")  # noqa: SIM115 - child keeps it
         self.proc = subprocess.Popen(
@@ -120,6 +130,8 @@ class HostsStack:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        if not self.owns_prefix:
+            return
         netns.destroy_prefix(self.prefix, grace_s=2.0)  # whatever a failure left behind
         wait_until(lambda: not any(netns.leftovers(self.prefix).values()), timeout=20,
                    interval=0.2, message=f"no {self.prefix}* left")

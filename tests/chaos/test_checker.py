@@ -180,8 +180,11 @@ def test_finds_every_kind_of_divergence():
     final["status"]["node1"]["outbox"] = {"2": 4}
     final["store"]["node3"]["a"]["siblings"].append({"value": "x", "version": [0, 0, 0],
                                                      "origin": 1})
-    assert kinds(check(clean_history().entries, final)) == [
-        "divergent-clocks", "divergent-key", "not-drained", "not-drained"]
+    verdict = check(clean_history().entries, final)
+    assert kinds(verdict) == ["divergent-clocks", "divergent-key", "not-drained", "not-drained"]
+    divergent = next(v for v in verdict["violations"] if v["kind"] == "divergent-key")
+    assert divergent["key"] == "a" and {op["value"] for op in divergent["ops"]} == {"kv0-1",
+                                                                                   "kv2-1"}
     final = clean_final()
     final["status"]["node2"] = {"error": "connection refused"}
     assert kinds(check(clean_history().entries, final)) == ["unreachable-at-end"]
