@@ -248,6 +248,23 @@ def test_a_refusal_while_the_substation_with_room_did_not_answer_the_monitor_is_
     assert kinds(verdict) == [] and verdict["counts"]["substation_probes"] == 5
 
 
+def test_an_unknown_admission_may_take_effect_when_the_fault_blocking_it_heals():
+    """Seed 103's false alarm: a request timed out (3.5 s) while the grid Redis was paused;
+    the substation admitted it when Redis resumed at 5 s, so with a 4 s duration it may hold
+    power until 5 + 5 (balancer deadlines) + 4 s, long after `client timeout + duration`."""
+    h = History()
+    h.charge("ev0", 25.0, "substation1", ends_in=30)  # 5 kW left
+    h.charge("ev1", 11.0, "substation2", ends_in=30)  # 9 kW left
+    h.at(0.1).op("ev2", "charge", {"vehicle_id": "EV-x", "power_kw": 11.0, "duration_s": 4},
+                 "info", {"error": "ReadTimeout"}, took=3.5)
+    h.fault(1, "pause", 0.05, 5.0, target="redis-grid", grid=True)
+    h.at(12.0).charge("ev1", 7.4, None, ends_in=0, refused=True)
+    verdict = check(h.entries, grid_final())
+    assert kinds(verdict) == [] and verdict["counts"]["refusals_judged"] == 1
+    h.at(16.0).charge("ev1", 7.4, None, ends_in=0, refused=True)  # by now it surely ended
+    assert kinds(check(h.entries, grid_final())) == ["refused-with-room"]
+
+
 def test_a_refusal_when_full_or_near_a_grid_fault_is_not_a_violation():
     h = History()
     h.charge("ev0", 22.0, "substation1", ends_in=5)
