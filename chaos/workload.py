@@ -148,6 +148,16 @@ class Clients:
                 except requests.RequestException:
                     ok = False
                 self.recorder.record("mon", "ok" if ok else "fail", "probe", {"substation": name})
+            # What the balancer believes (for explaining a report, never for judging it).
+            self.recorder.record("mon", "invoke", "balancer-view", {})
+            try:
+                subs = http.get(f"{self.balancer_url}/status",
+                                timeout=MONITOR_TIMEOUT_S).json()["substations"]
+                self.recorder.record("mon", "ok", "balancer-view", {
+                    "healthy": {s["name"]: s["healthy"] for s in subs},
+                    "load_kw": {s["name"]: s["load_kw"] for s in subs}})
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                self.recorder.record("mon", "fail", "balancer-view", {"error": str(exc)[:200]})
             self.stop_event.wait(MONITOR_INTERVAL_S)
 
     # -- EV drivers ------------------------------------------------------------------------

@@ -175,7 +175,9 @@ def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) ->
                     "detail": f"refused {need} kW at t={refusal.start:.3f}s while {sub} held at "
                               f"most {possible[sub]:.1f} of {cap:.1f} kW, answered every probe "
                               f"around it, and no grid fault was within "
-                              f"{REACHABLE_GRACE_S:.0f}s",
+                              f"{REACHABLE_GRACE_S:.0f}s; the balancer said "
+                              f"{refusal.result.get('detail') or refusal.result.get('error')!r},"
+                              f" tried {refusal.result.get('tried')}",
                     "ops": [refusal.ref()]})
                 break
     return violations, judged
