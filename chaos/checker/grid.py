@@ -146,26 +146,8 @@ def check_refusals(ops: list[Op], faults: list[Fault], final: dict[str, Any]) ->
         if grid_faults_near(faults, refusal.start, refusal.end):
             continue
         judged += 1
-        possible: dict[str, float] = defaultdict(float)
-        holders: dict[str, list[Op]] = defaultdict(list)
-        for op in charges:
-            if op is refusal or op.type == "fail" or op.start >= refusal.end:
-                continue
-            if op.type == "ok":
-                until = _ends_at(op, wall_start) + CLOCK_MARGIN_S
-                for end in ends.get(op.result["session_id"], []):
-                    if end.type == "ok":
-                        until = min(until, end.end)
-                subs = [op.result["substation"]]
-            else:  # unknown outcome: may hold power anywhere, from when it was unblocked
-                until = _unblocked(op, faults) + IN_FLIGHT_S + \
-                    float(op.args.get("duration_s", 60)) + CLOCK_MARGIN_S
-                subs = list(capacity)
-            if until < refusal.start:
-                continue
-            for sub in subs:
-                possible[sub] += float(op.args.get("power_kw", 7.4))
-                holders[sub].append(op)
+        possible, _ = possible_load([op for op in charges if op is not refusal], ends, faults,
+                                    wall_start, refusal.start, refusal.end, list(capacity))
         need = float(refusal.args.get("power_kw", 7.4))
         for sub, cap in capacity.items():
             if cap - possible[sub] >= need - EPS and answering(probes, sub, refusal.start,
@@ -213,10 +195,73 @@ def check_phantoms(ops: list[Op], final: dict[str, Any]) -> tuple[list, int]:
     return violations, seen
 
 
+def possible_load(charges: list[Op], ends: dict[str, list[Op]], faults: list[Fault],
+                  wall_start: float, start: float, end: float, subs: list[str]
+                  ) -> tuple[dict[str, float], dict[str, list[Op]]]:
+    """The most power each substation can hold at some moment of [start, end] for the drivers
+    of this history (an upper bound), and the admissions behind it."""
+    possible: dict[str, float] = defaultdict(float)
+    holders: dict[str, list[Op]] = defaultdict(list)
+    for op in charges:
+        if op.type == "fail" or op.start >= end:
+            continue
+        if op.type == "ok":
+            until = _ends_at(op, wall_start) + CLOCK_MARGIN_S
+            for e in ends.get(op.result["session_id"], []):
+                if e.type == "ok":
+                    until = min(until, e.end)
+            where = [op.result["substation"]]
+        else:
+            until = _unblocked(op, faults) + IN_FLIGHT_S + \
+                float(op.args.get("duration_s", 60)) + CLOCK_MARGIN_S
+            where = subs
+        if until < start:
+            continue
+        for sub in where:
+            possible[sub] += float(op.args.get("power_kw", 7.4))
+            holders[sub].append(op)
+    return possible, holders
+
+
+def check_phantom_load(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> list:
+    """The monitor reads the balancer's /status now and then; a substation said to carry more
+    load than every driver together could hold there holds power for nobody (e.g. a session
+    admitted after the balancer gave up on the substation and told the driver no). Requests
+    answered "timeout" on that substation shortly before are named as suspects."""
+    views = [op for op in ops if op.f == "balancer-view" and op.type == "ok"]
+    if not views:
+        return []
+    charges = [op for op in ops if op.f == "charge"]
+    subs = list(capacities(final))
+    ends = _ends(ops)
+    violations, reported = [], set()
+    for view in views:
+        loads = view.result.get("load_kw") or {}
+        possible, _ = possible_load(charges, ends, faults, final["wall_start"], view.start,
+                                    view.end, subs)
+        for sub, load in loads.items():
+            excess = float(load) - possible[sub]
+            if excess <= 0.05 or sub in reported:
+                continue
+            reported.add(sub)  # once per substation: the first sighting says it all
+            suspects = [op for op in charges if op.type != "ok" and op.start < view.start
+                        and op.start > view.start - 15.0
+                        and f"{sub} timeout" in str(op.result.get("detail", ""))]
+            violations.append({
+                "kind": "phantom-load", "substation": sub,
+                "detail": f"at t={view.start:.3f}s the balancer reported {float(load):.1f} kW on "
+                          f"{sub}, {excess:.1f} kW more than all drivers could hold there; "
+                          f"{len(suspects)} request(s) told 503 after '{sub} timeout' shortly "
+                          "before",
+                "ops": [view.ref()] + [op.ref() for op in suspects]})
+    return violations
+
+
 def check(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[list, dict]:
     refused, judged = check_refusals(ops, faults, final)
     phantoms, sessions_seen = check_phantoms(ops, final)
-    violations = check_capacity(ops, final) + refused + phantoms
+    violations = check_capacity(ops, final) + refused + phantoms + \
+        check_phantom_load(ops, faults, final)
     charges = [op for op in ops if op.f == "charge"]
     counts = {
         "charges_admitted": sum(op.type == "ok" for op in charges),

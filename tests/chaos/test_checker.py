@@ -300,6 +300,23 @@ def test_finds_a_session_held_for_a_refused_driver_or_admitted_twice():
     assert {v["substation"] for v in verdict["violations"]} == {"substation2"}
 
 
+def test_finds_load_no_driver_can_hold_and_names_the_timed_out_request():
+    """The CI seed's finding: the balancer timed out on substation1, told the car 503, and
+    substation1 had admitted it anyway: 22 kW held for nobody until the session expired."""
+    h = History()
+    h.charge("ev0", 11.0, "substation1", ends_in=30)
+    h.op("ev1", "charge", {"vehicle_id": "EV-p", "power_kw": 22.0, "duration_s": 6}, "fail",
+         {"status": 503, "error": "no substation has room",
+          "detail": "lowest live utilisation with room; skipped substation1 timeout",
+          "tried": ["substation1"]})
+    h.op("mon", "balancer-view", {}, "ok", {"load_kw": {"substation1": 11.0, "substation2": 0}})
+    assert kinds(check(h.entries, grid_final())) == []
+    h.op("mon", "balancer-view", {}, "ok", {"load_kw": {"substation1": 33.0, "substation2": 0}})
+    verdict = check(h.entries, grid_final())
+    assert kinds(verdict) == ["phantom-load"]
+    assert indexes(verdict["violations"][0]) == {2, 6}
+
+
 # -- properties --------------------------------------------------------------------------------
 
 def simulate(seed: int, n_writes: int) -> dict[str, list[dict]]:
