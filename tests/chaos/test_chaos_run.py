@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow
 PREFIX, SUBNET = "gk-", "10.211.202.0/24"
 SEED, DURATION = 3, 45
 # 1. one slow 0.5 s active health probe ejects a serving substation (balancer/health.py);
-# 2. a substation that admits a car after the balancer's 1 s timeout holds it for nobody.
-KNOWN_GRID_BUGS = {"refused-with-room", "phantom-load"}
+# 2. a substation that admits a car after the balancer's 1 s timeout holds it for nobody (or
+#    the car is admitted twice when the next substation takes it).
+KNOWN_GRID_BUGS = {"refused-with-room", "phantom-load", "phantom-session", "double-admission"}
 
 
 def require_root() -> None:
