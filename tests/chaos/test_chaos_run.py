@@ -23,10 +23,10 @@ from common.settings import REPO_ROOT
 from stack import netns
 
 from ..conftest import IN_CI, require_tool
+from ..stack.netns_names import fresh_network
 
 pytestmark = pytest.mark.slow
 
-PREFIX, SUBNET = "gk-", "10.211.202.0/24"
 SEED, DURATION = 3, 45
 # 1. one slow 0.5 s active health probe ejects a serving substation (balancer/health.py);
 # 2. a substation that admits a car after the balancer's 1 s timeout holds it for nobody (or
@@ -45,16 +45,17 @@ def require_root() -> None:
 
 
 def run_chaos(out: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python -m chaos run ...` on the test prefix and subnet; nothing of it left after."""
+    """`python -m chaos run ...` on a fresh prefix and subnet; nothing of it left after."""
+    prefix, subnet = fresh_network("k")
     env = {key: value for key, value in os.environ.items() if not key.startswith("GRIDCLOCK_")}
-    env.update(GRIDCLOCK_NETNS_PREFIX=PREFIX, GRIDCLOCK_NETNS_SUBNET=SUBNET)
+    env.update(GRIDCLOCK_NETNS_PREFIX=prefix, GRIDCLOCK_NETNS_SUBNET=subnet)
     try:
         result = subprocess.run([sys.executable, "-m", "chaos", "run", "--out", str(out), *args],
                                 cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                                 timeout=220)
     finally:
-        leftovers = netns.leftovers(PREFIX)
-        netns.destroy_prefix(PREFIX, grace_s=2.0)
+        leftovers = netns.leftovers(prefix)
+        netns.destroy_prefix(prefix, grace_s=2.0)
     assert not any(leftovers.values()), leftovers
     return result
 
