@@ -9,12 +9,13 @@ DURATION ?= 120
 SEED     ?= 7
 SEEDS    ?= 10
 PYTEST_ARGS ?=
+N ?= 3
 
-.PHONY: help up up-hosts down-hosts chaos chaos-soak test lint ps stop start kill clean loadtest rush-hour bench screenshots venv
+.PHONY: help up up-hosts down-hosts chaos chaos-soak test lint ps stop start kill clean loadtest rush-hour bench screenshots venv k8s
 
 help:
 	@echo "make up | test | lint | ps | stop SVC=x | start SVC=x | kill SVC=x | clean"
-	@echo "make loadtest | rush-hour RUN_TIME=60s | bench | screenshots"
+	@echo "make loadtest | rush-hour RUN_TIME=60s | bench | screenshots | k8s N=3"
 	@echo "make up-hosts | down-hosts | chaos DURATION=120 SEED=7 | chaos-soak SEEDS=10 (root, Linux)"
 
 venv: $(STAMP)
@@ -61,7 +62,7 @@ kill: $(STAMP)
 	@$(PY) -m stack kill $(SVC)
 
 clean:
-	rm -rf data run loadtest/reports bench/results tests/artifacts chaos/reports
+	rm -rf data run loadtest/reports bench/results tests/artifacts .pytest-tmp chaos/reports
 
 loadtest: $(STAMP)
 	$(PY) -m loadtest ui
@@ -71,6 +72,10 @@ rush-hour: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Kubernetes manifests for N KV nodes in deploy/kubernetes/nN/ (docs/kubernetes.md).
+k8s: $(STAMP)
+	$(PY) -m stack k8s --nodes $(N)
 
 screenshots: $(STAMP)
 	$(PY) -m panel.screenshots

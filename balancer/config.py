@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from balancer.strategies import DEFAULT, NAMES
-from common.settings import ConfigError, env_float, env_int, env_list, env_str, load_dotenv
-from substations.wire import NAME_RE
+from common.settings import (  # parse_substations: the one SUBSTATIONS parser, re-exported
+    ConfigError,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    load_dotenv,
+    parse_substations,
+)
+from grid.wire import is_valid_name
 
 
 @dataclass(frozen=True)
@@ -23,22 +30,6 @@ class Config:
     reservation_ttl_ms: int
 
 
-def parse_substations(items: list[str]) -> dict[str, str]:
-    """`name=url` items → {name: url} sorted by name."""
-    found: dict[str, str] = {}
-    for item in items:
-        name, sep, url = item.partition("=")
-        name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not NAME_RE.match(name) or urlparse(url).scheme not in ("http", "https"):
-            raise ConfigError(f"SUBSTATIONS item {item!r} is not name=http://host:port")
-        if name in found:
-            raise ConfigError(f"SUBSTATIONS names {name!r} twice")
-        found[name] = url
-    if not found:
-        raise ConfigError("SUBSTATIONS must list at least one name=url")
-    return dict(sorted(found.items()))
-
-
 def load_config() -> Config:
     load_dotenv()
     strategy = env_str("ROUTING_STRATEGY", DEFAULT)
@@ -46,6 +37,8 @@ def load_config() -> Config:
         raise ConfigError(f"ROUTING_STRATEGY={strategy!r}: one of {', '.join(NAMES)}")
     timeout = env_float("UPSTREAM_TIMEOUT_S", 1.0, minimum=0.01)
     subs = parse_substations(env_list("SUBSTATIONS"))
+    if any(not is_valid_name(name) for name in subs):
+        raise ConfigError("SUBSTATIONS: no substation may be called 'queue'")
     return Config(
         substations=subs,
         redis_url=env_str("REDIS_URL"),

@@ -1,5 +1,6 @@
-"""After the upstream answers: release the reservation, count where requests went, track
-consecutive failures for passive ejection and push the decision record: one pipeline."""
+"""After the upstream answers: count where requests went, track consecutive failures for
+passive ejection and push the decision record: one pipeline. (Reservations are settled by
+the grid scripts only: the admission, or the balancer giving up on it.)"""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import redis
 from balancer import keys
 from balancer.health import eject
 from balancer.upstream import ERROR, Attempt
-from balancer.view import GridView
-from substations.keys import substation_keys
 
 
 @dataclass
@@ -23,8 +22,10 @@ class Decision:
     power_kw: float
     strategy: str
     reason: str
-    outcome: str = "refused"  # admitted | refused (nobody had room) | error (nobody answered)
+    # admitted | refused (nobody had room) | error (nobody answered) | queued
+    outcome: str = "refused"
     substation: str | None = None
+    allocated_kw: float | None = None
     utilization_before: float | None = None
     utilization_after: float | None = None
     session_id: str | None = None
@@ -37,12 +38,9 @@ class Decision:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
-def finish(client: redis.Redis, view: GridView, attempts: list[Attempt], decision: Decision,
+def finish(client: redis.Redis, attempts: list[Attempt], decision: Decision,
            eject_after: int) -> None:
     pipe = client.pipeline(transaction=False)
-    if view.reservation:  # normally already settled by the substation's admission
-        name, member = view.reservation
-        pipe.zrem(substation_keys(name).reserved, member)
     failed: list[str] = []
     for attempt in attempts:
         pipe.hincrby(keys.ROUTED, f"{attempt.substation}|{attempt.outcome}", 1)
@@ -54,9 +52,8 @@ def finish(client: redis.Redis, view: GridView, attempts: list[Attempt], decisio
     pipe.lpush(keys.RECENT, decision.to_json())
     pipe.ltrim(keys.RECENT, 0, keys.RECENT_MAX - 1)
     results = pipe.execute()
-    offset = 1 if view.reservation else 0
     for i, attempt in enumerate(attempts):
-        streak = results[offset + 2 * i + 1]  # the HINCRBY of FAILS for this attempt
+        streak = results[2 * i + 1]  # the HINCRBY of FAILS for this attempt
         if attempt.outcome == ERROR and int(streak) >= eject_after:
             eject(client, attempt.substation, f"{streak} consecutive failures ({attempt.detail})")
 

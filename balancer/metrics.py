@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from balancer import keys
+from grid.keys import QUEUE
 
 DECISION_SECONDS = Histogram(
     "balancer_decision_seconds",
@@ -32,7 +33,10 @@ class BalancerCollector(Collector):
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(keys.HEALTH)
         pipe.hgetall(keys.ROUTED)
-        health, routed = pipe.execute()
+        pipe.llen(QUEUE)
+        health, routed, queued = pipe.execute()
+        yield GaugeMetricFamily("balancer_queue_length", "Cars waiting for room (all balancers).",
+                                value=float(queued))
         healthy = GaugeMetricFamily("balancer_upstream_healthy",
                                     "1 when the balancer routes to the substation.",
                                     labels=["substation"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import urllib3
 
-from substations.wire import DEADLINE_HEADER, NO_CAPACITY, RESERVATION_HEADER
+from grid.wire import DEADLINE_HEADER, NO_CAPACITY, RESERVATION_HEADER, SESSION_HEADER
 
 ADMITTED, REFUSED, ERROR = "admitted", "refused", "error"
 
@@ -68,22 +68,23 @@ class Upstream:
             raise UpstreamError(f"connection error: {type(exc).__name__}") from exc
         return Reply(resp.status, resp.data.decode("utf-8", "replace"))
 
-    def charge(self, name: str, payload: dict[str, Any], deadline_ms: int,
+    def charge(self, name: str, body: bytes, session_id: str, deadline_ms: int,
                reservation: str = "") -> Attempt:
-        """POST /charge; the substation drops it if it gets to it after `deadline_ms`."""
-        headers = {"Content-Type": "application/json", DEADLINE_HEADER: str(deadline_ms)}
+        """POST /charge of the car's own JSON body, naming the session id this try would
+        create; the substation drops it if it gets to it after `deadline_ms` (Redis time)."""
+        headers = {"Content-Type": "application/json", DEADLINE_HEADER: str(deadline_ms),
+                   SESSION_HEADER: session_id}
         if reservation:
             headers[RESERVATION_HEADER] = reservation
         try:
-            reply = self.request(name, "POST", "/charge", self.timeout_s,
-                                 json.dumps(payload).encode(), headers)
+            reply = self.request(name, "POST", "/charge", self.timeout_s, body, headers)
         except UpstreamError as exc:
             return Attempt(name, ERROR, detail=str(exc))
         try:
-            body = reply.json()
+            parsed = reply.json()
         except ValueError:
-            body = None
-        return classify(name, reply.status, body)
+            parsed = None
+        return classify(name, reply.status, parsed)
 
     def end(self, name: str, session_id: str) -> tuple[int, Any]:
         """Forward DELETE /sessions/<id>; (status, JSON body). Raises UpstreamError."""

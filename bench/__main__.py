@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGETS = {"kv_ratio_min": 0.5, "visibility_light_p99_ms_max": 50.0, "added_p50_ms_max": 2.0}
+TARGETS = {"kv_ratio_min": 0.85, "visibility_light_p99_ms_max": 50.0, "added_p50_ms_max": 2.0,
+           "ae_bytes_max": 4096, "added_ratio_to_proxy_max": 1.5}
+# BENCH_PARTS=grid (or kv, nscale) measures some parts only; the default is all three.
+PARTS = tuple(p.strip() for p in os.environ.get("BENCH_PARTS", "kv,grid,nscale").split(",")
+              if p.strip())
 
 
 def log(message: str) -> None:
@@ -50,9 +54,19 @@ def _verdict(target: str, met: bool) -> str:
 
 def table(results: dict) -> list[tuple[str, str, str]]:
     """(figure, value, target) rows."""
-    kv, grid = results["kv"], results["grid"]
+    rows = kv_rows(results["kv"]) if "kv" in results else []
+    if "grid" in results:
+        rows += grid_rows(results["grid"])
+    if "nscale" in results:
+        from bench.nscale import table_rows
+
+        rows += table_rows(results["nscale"])
+    return rows
+
+
+def kv_rows(kv: dict) -> list[tuple[str, str, str]]:
     vis = kv["visibility"]
-    rows = [
+    return [
         ("KV PUT throughput ratio node1 / minimal app", _fmt(kv["throughput"]["ratio"]),
          _verdict(f">= {TARGETS['kv_ratio_min']}",
                   kv["throughput"]["ratio"] >= TARGETS["kv_ratio_min"])),
@@ -67,6 +81,19 @@ def table(results: dict) -> list[tuple[str, str, str]]:
          f"{_fmt(vis['half_load']['p50_ms'], 1)} / {_fmt(vis['half_load']['p99_ms'], 1)}", ""),
         ("KV drain after paused link, msg/s", f"{_fmt(kv['drain']['rate_per_s'], 0)} "
          f"({kv['drain']['queued']} in {_fmt(kv['drain']['drain_s'])} s)", ""),
+        (f"KV anti-entropy round, agreeing {kv['anti_entropy']['keys']}-key stores: "
+         "bytes / ms (ratio to a full copy)",
+         f"{_fmt(kv['anti_entropy']['round_bytes'], 0)} / {_fmt(kv['anti_entropy']['round_ms'], 1)}"
+         f" ({_fmt(kv['anti_entropy']['bytes_ratio'], 5)} / "
+         f"{_fmt(kv['anti_entropy']['time_ratio'], 3)})",
+         _verdict(f"<= {TARGETS['ae_bytes_max']} bytes",
+                  kv["anti_entropy"]["round_bytes"] <= TARGETS["ae_bytes_max"])),
+    ]
+
+
+def grid_rows(grid: dict) -> list[tuple[str, str, str]]:
+    ratio = grid["latency"].get("added_ratio_to_proxy", float("nan"))
+    rows = [
         ("Grid throughput ratio balancer / direct", _fmt(grid["throughput"]["ratio"]), ""),
         ("  balancer / direct POST /charge per s (medians)", _fmt(_median(
             grid["throughput"]["balancer"]["throughput_per_s"]), 0) + " / " + _fmt(_median(
@@ -77,7 +104,18 @@ def table(results: dict) -> list[tuple[str, str, str]]:
                   grid["latency"]["added_p50_ms"] < TARGETS["added_p50_ms_max"])),
         ("  bare Flask proxy added latency p50 ms (one hop, nothing else)",
          _fmt(grid["latency"].get("proxy_added_p50_ms", float("nan"))), ""),
+        ("Balancer added latency / bare proxy hop (p50, median of rounds)", _fmt(ratio),
+         _verdict(f"<= {TARGETS['added_ratio_to_proxy_max']}",
+                  ratio <= TARGETS["added_ratio_to_proxy_max"])),
     ]
+    for key, row in grid.get("rush_hour", {}).items():
+        rows.append((f"Rush hour, {row['rule']}: admitted / turned away of {row['cars']}",
+                     f"{row['admitted']} / {row['turned_away']}", "smart admits more" if
+                     key == "smart" else ""))
+        rows.append((f"  {key}: energy kWh / mean allocation kW / mean power kW",
+                     f"{_fmt(row['energy_kwh'], 3)} / "
+                     f"{_fmt(row['mean_allocated_kw_at_admission'])} / "
+                     f"{_fmt(row['mean_power_kw'])}", ""))
     share = grid.get("session_share")
     for name, row in grid["strategies"].items():
         target = ""
@@ -120,7 +158,7 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 
 def run(workdir: Path) -> dict:
-    from bench import grid, kv
+    from bench import grid, kv, nscale
     from bench.settings import BenchSettings
     from common.procs import GunicornService, RedisServer
     from stack.local import LocalStack
@@ -145,30 +183,40 @@ def run(workdir: Path) -> dict:
         baseline.start()
         urls, nodes = stack.urls, stack.node_urls
         poll_s = float(stack.env_for("balancer").get("POLL_INTERVAL_S", "3"))
-        kv_tput = kv.throughput(nodes[0], baseline.url, settings, log)
-        max_node = _median(kv_tput["node"]["throughput_per_s"])
-        results["kv"] = {
-            "throughput": kv_tput,
-            "visibility": kv.visibility(nodes, max_node, settings, log),
-            "drain": kv.drain(nodes, stack.admin_token, settings, log),
-        }
+        if "kv" in PARTS:
+            kv_tput = kv.throughput(nodes[0], baseline.url, settings, log)
+            max_node = _median(kv_tput["node"]["throughput_per_s"])
+            results["kv"] = {
+                "throughput": kv_tput,
+                "visibility": kv.visibility(nodes, max_node, settings, log),
+                "drain": kv.drain(nodes, stack.admin_token, settings, log),
+                "anti_entropy": kv.anti_entropy(nodes, stack.redis_urls["redis-node1"],
+                                                stack.cluster_token, stack.admin_token,
+                                                settings, log),
+            }
         baseline.stop()
         baseline_redis.stop()
-        proxy.env["UPSTREAM"] = urls["substation1"]
-        proxy.start()
-        results["grid"] = {
-            "throughput": grid.throughput(urls["balancer"], urls["substation1"], settings, log),
-            "latency": grid.added_latency(urls["balancer"], urls["substation1"], proxy.url,
-                                          settings, log),
-            "strategies": grid.strategies(urls["balancer"], stack.admin_token, poll_s,
-                                          settings, log),
-            "session_share": grid.session_share(urls["balancer"]),
-        }
+        if "grid" in PARTS:
+            proxy.env["UPSTREAM"] = urls["substation1"]
+            proxy.start()
+            subs = [urls[name] for name in sorted(urls) if name.startswith("substation")]
+            results["grid"] = {
+                "throughput": grid.throughput(urls["balancer"], urls["substation1"], settings,
+                                              log),
+                "latency": grid.added_latency(urls["balancer"], urls["substation1"], proxy.url,
+                                              settings, log),
+                "strategies": grid.strategies(urls["balancer"], stack.admin_token, poll_s,
+                                              settings, log),
+                "session_share": grid.session_share(urls["balancer"]),
+                "rush_hour": grid.rush_hour(urls["balancer"], subs, settings, log),
+            }
     finally:
         proxy.stop()
         baseline.stop()
         baseline_redis.stop()
         stack.stop()
+    if "nscale" in PARTS:
+        results["nscale"] = nscale.run(workdir / "nscale", settings, log)
     results["duration_s"] = round(time.time() - started, 1)
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
@@ -188,8 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run (same as BENCH_QUICK=1)")
-    if parser.parse_args(argv).quick:
+    parser.add_argument("--only", choices=["nscale"],
+                        help="run one part alone (nscale: clusters of N = 3, 5, 7 nodes)")
+    args = parser.parse_args(argv)
+    if args.quick:
         os.environ["BENCH_QUICK"] = "1"
+    if args.only == "nscale":
+        return main_nscale()
+    from bench.nscale import plot as plot_nscale
     from bench.plot import render
 
     with tempfile.TemporaryDirectory(prefix="gridclock-bench-") as tmp:
@@ -200,10 +254,36 @@ def main(argv: list[str] | None = None) -> int:
             raise
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    plot = render(results, RESULTS_DIR / "bench.png")
+    # The plot needs both parts; a one-part run (BENCH_PARTS) writes the table only.
+    plot = render(results, RESULTS_DIR / "bench.png") if {"kv", "grid"} <= set(PARTS) \
+        else "no plot (BENCH_PARTS)"
+    if "nscale" in results:
+        plot_nscale(results["nscale"], RESULTS_DIR / "nscale.png")
     (RESULTS_DIR / "latest.md").write_text(markdown(results))
     print_table(table(results))
     log(f"\n{results['duration_s']} s; wrote {RESULTS_DIR / 'latest.json'} and {plot}")
+    return 0
+
+
+def main_nscale() -> int:
+    """`python -m bench --only nscale`: the N-scaling part alone (nscale.json, nscale.png)."""
+    from bench import nscale
+    from bench.settings import BenchSettings
+
+    started, machine = time.time(), machine_info()
+    with tempfile.TemporaryDirectory(prefix="gridclock-nscale-") as tmp:
+        try:
+            result = nscale.run(Path(tmp), BenchSettings.from_env(), log)
+        except BaseException:
+            keep_logs(Path(tmp), RESULTS_DIR / "failed-run-logs")
+            raise
+    result["machine"] = {**machine, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    result["duration_s"] = round(time.time() - started, 1)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "nscale.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    plot = nscale.plot(result, RESULTS_DIR / "nscale.png")
+    print_table(nscale.table_rows(result))
+    log(f"\n{result['duration_s']} s; wrote {RESULTS_DIR / 'nscale.json'} and {plot}")
     return 0
 
 

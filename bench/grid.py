@@ -1,9 +1,11 @@
-"""Grid figures: balancer vs direct substation (throughput, added latency) and the balance quality
-of every routing strategy under one identical burst."""
+"""Grid figures: balancer vs direct substation (throughput, added latency as a ratio to a bare
+proxy hop), the balance quality of every routing strategy under one identical burst, and a rush
+hour under the old rule vs smart charging."""
 
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -74,11 +76,13 @@ def added_latency(balancer: str, substation: str, proxy: str, s: BenchSettings, 
         row["added_p50_ms"] = row["balancer_p50_ms"] - row["direct_p50_ms"]
         row["added_p99_ms"] = row["balancer_p99_ms"] - row["direct_p99_ms"]
         row["proxy_added_p50_ms"] = row["proxy_p50_ms"] - row["direct_p50_ms"]
+        row["added_ratio_to_proxy"] = row["added_p50_ms"] / max(row["proxy_added_p50_ms"],
+                                                                1e-6)
         rounds.append(row)
         log(f"  round {r + 1}: balancer p50 {row['balancer_p50_ms']:.2f} ms, direct p50 "
             f"{row['direct_p50_ms']:.2f} ms, added p50 {row['added_p50_ms']:.2f} ms, "
             f"added p99 {row['added_p99_ms']:.2f} ms; bare proxy adds "
-            f"{row['proxy_added_p50_ms']:.2f} ms p50")
+            f"{row['proxy_added_p50_ms']:.2f} ms p50 (ratio {row['added_ratio_to_proxy']:.2f})")
     return {"rounds": rounds,
             **{key: statistics.median(row[key] for row in rounds) for key in rounds[0]}}
 
@@ -110,7 +114,9 @@ def _send_wave(balancer: str, powers: list[float], tag: str) -> list[tuple[float
     """Fire one wave concurrently; (power, status, session_id or '') per request."""
     def one(item: tuple[int, float]) -> tuple[float, int, str]:
         i, power = item
-        body = {"vehicle_id": f"burst-{tag}-{i}", "power_kw": power, "duration_s": BURST_SESSION_S}
+        # The old rule (full power or refusal): herding shows as refusals and retries.
+        body = {"vehicle_id": f"burst-{tag}-{i}", "power_kw": power,
+                "duration_s": BURST_SESSION_S, "allow_reduced": False}
         try:
             resp = requests.post(balancer + "/charge", json=body, timeout=10)
         except requests.RequestException:
@@ -209,3 +215,76 @@ def strategies(balancer: str, admin_token: str, poll_interval_s: float, s: Bench
             "runs": results,
         }
     return summary
+
+
+# Rush hour: the same arrivals at the same capacity under the old rule (full power or
+# refusal: allow_reduced false) and under smart charging (shared down to 1.4 kW).
+RUSH_CARS = 90
+RUSH_WINDOW_S = 4.0  # arrivals spread over this window
+RUSH_SESSION_S = 3.0  # every car charges this long once admitted
+RUSH_POWERS_KW = (7.4, 11.0, 22.0)
+RUSH_SEED = 12
+
+
+def rush_plan(cars: int = RUSH_CARS, seed: int = RUSH_SEED) -> list[tuple[float, float]]:
+    """(arrival s, power kW) per car, the same for both rules."""
+    rng = random.Random(seed)
+    return sorted((rng.uniform(0, RUSH_WINDOW_S), rng.choice(RUSH_POWERS_KW))
+                  for _ in range(cars))
+
+
+def _delivered_kwh(substations: list[str]) -> float:
+    return sum(requests.get(url + "/status", timeout=5).json()["energy_kwh"]
+               for url in substations)
+
+
+def _one_rush(balancer: str, substations: list[str], smart: bool, tag: str) -> dict:
+    plan = rush_plan()
+    wait_until(lambda: all(sub["load_kw"] < 0.001 for sub in grid_status(balancer)),
+               timeout=60, interval=0.2, message="an empty grid")
+    energy0 = _delivered_kwh(substations)
+    start = time.monotonic() + 0.2
+
+    def arrive(item: tuple[int, tuple[float, float]]) -> tuple[int, float]:
+        i, (at, power) = item
+        time.sleep(max(0.0, start + at - time.monotonic()))
+        body = {"vehicle_id": f"rush-{tag}-{i}", "power_kw": power,
+                "duration_s": RUSH_SESSION_S}
+        if not smart:
+            body["allow_reduced"] = False
+        resp = requests.post(balancer + "/charge", json=body, timeout=10)
+        return resp.status_code, (resp.json().get("allocated_kw", 0.0)
+                                  if resp.status_code == 200 else 0.0)
+
+    with ThreadPoolExecutor(RUSH_CARS) as pool:
+        results = list(pool.map(arrive, enumerate(plan)))
+    wait_until(lambda: all(sub["load_kw"] < 0.001 for sub in grid_status(balancer)),
+               timeout=60, interval=0.1, message="every rush-hour session over")
+    energy = _delivered_kwh(substations) - energy0
+    admitted = sum(1 for status, _ in results if status == 200)
+    return {
+        "rule": "smart charging" if smart else "old rule (full power or refusal)",
+        "cars": len(plan), "admitted": admitted,
+        "turned_away": sum(1 for status, _ in results if status == 503),
+        "errors": sum(1 for status, _ in results if status not in (200, 503)),
+        "energy_kwh": round(energy, 4),
+        "mean_allocated_kw_at_admission": round(
+            statistics.mean(a for s, a in results if s == 200), 3) if admitted else 0.0,
+        # time-averaged power per admitted car: delivered energy over its charging time
+        "mean_power_kw": round(energy / (admitted * RUSH_SESSION_S / 3600), 3)
+        if admitted else 0.0,
+        "capacity_kw": sum(sub["capacity_kw"] for sub in grid_status(balancer)),
+    }
+
+
+def rush_hour(balancer: str, substations: list[str], s: BenchSettings, log) -> dict:
+    log(f"Grid: rush hour, {RUSH_CARS} cars in {RUSH_WINDOW_S:.0f} s charging "
+        f"{RUSH_SESSION_S:.0f} s each: old rule vs smart charging")
+    out = {}
+    for smart in (False, True):
+        row = _one_rush(balancer, substations, smart, "smart" if smart else "old")
+        out["smart" if smart else "old"] = row
+        log(f"  {row['rule']}: admitted {row['admitted']}/{row['cars']}, turned away "
+            f"{row['turned_away']}, energy {row['energy_kwh']:.3f} kWh, mean allocation "
+            f"{row['mean_allocated_kw_at_admission']:.2f} kW")
+    return out

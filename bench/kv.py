@@ -94,8 +94,10 @@ def _visible_once(writer: Connection, readers: list[Connection], key: str, n: in
 
 
 def visibility_probe(node_urls: list[str], tag: str, samples: int | None = None,
-                     seconds: float | None = None, gap_s: float = 0.02) -> dict:
-    """Sequential writes at node1, each polled on every other node until it shows up."""
+                     seconds: float | None = None, gap_s: float = 0.02,
+                     keep_times: bool = False) -> dict:
+    """Sequential writes at node1, each polled on every other node until it shows up.
+    `keep_times` adds every sample (`times_ms`), e.g. to merge blocks before percentiles."""
     writer = Connection(node_urls[0])
     readers = [Connection(url) for url in node_urls[1:]]
     times, failed, i = [], 0, 0
@@ -112,8 +114,9 @@ def visibility_probe(node_urls: list[str], tag: str, samples: int | None = None,
     finally:
         for conn in (writer, *readers):
             conn.close()
-    return {"samples": len(times), "failed": failed, "p50_ms": percentile(times, 50),
-            "p99_ms": percentile(times, 99), "max_ms": max(times) if times else float("nan")}
+    summary = {"samples": len(times), "failed": failed, "p50_ms": percentile(times, 50),
+               "p99_ms": percentile(times, 99), "max_ms": max(times) if times else float("nan")}
+    return {**summary, "times_ms": times} if keep_times else summary
 
 
 def visibility(node_urls: list[str], max_throughput: float, s: BenchSettings, log) -> dict:
@@ -172,3 +175,62 @@ def drain(node_urls: list[str], admin_token: str, s: BenchSettings, log) -> dict
         f"{rate:.0f} msg/s  (filled at {fill.throughput:.0f} writes/s)")
     return {"queued": queued, "outbox_depth": depth, "drain_s": elapsed, "rate_per_s": rate,
             "fill_rate_per_s": fill.throughput, "fill_errors": fill.errors}
+
+
+def _load_keys(node_urls: list[str], redis_url: str, count: int) -> None:
+    """`count` keys written at node1 straight through its local-write script, pipelined (the
+    HTTP path is measured elsewhere; this only fills the stores fast)."""
+    from nodes.config import NodeConfig
+    from nodes.store import NodeStore, outbox_key, wake_channel
+
+    cfg = NodeConfig(node_id=0, node_urls=tuple(node_urls), redis_url=redis_url,
+                     cluster_token="-", admin_token="-", start_senders=False)
+    store = NodeStore(cfg)
+    peers = cfg.peers
+    for start in range(0, count, 2000):
+        pipe = store.redis.pipeline(transaction=False)
+        for i in range(start, min(count, start + 2000)):
+            value = json.dumps({"n": i})
+            store.scripts["local_write"](
+                keys=[outbox_key(p) for p in peers],
+                args=[cfg.n, 0, f"ae-{i:07d}", value, cfg.log_max, value, cfg.outbox_max,
+                      *[a for p in peers for a in (p, wake_channel(p))]], client=pipe)
+        pipe.execute()
+
+
+def anti_entropy(node_urls: list[str], node1_redis_url: str, cluster_token: str,
+                 admin_token: str, s: BenchSettings, log) -> dict:
+    """An anti-entropy round between agreeing stores vs copying node1's whole store."""
+    count = 20_000 if s.quick else 100_000
+    log(f"KV: anti-entropy between agreeing {count}-key stores vs copying the store")
+    base = clock_at(node_urls[0])[0]
+    _load_keys(node_urls, node1_redis_url, count)
+    target = base + count
+    wait_until(lambda: all(clock_at(u)[0] >= target for u in node_urls), timeout=600,
+               interval=0.2, message="every node to hold the keys")
+    rounds = []
+    for _ in range(s.rounds):
+        resp = requests.post(node_urls[1] + "/admin/sync", headers={"X-Admin-Token": admin_token},
+                             timeout=300)
+        resp.raise_for_status()
+        rounds.append(resp.json()["sync"]["0"])
+    assert all(r["result"] == "ok" and r["keys_repaired"] == 0 for r in rounds), rounds
+    copies = []
+    body = json.dumps({"from": 1, "vc": [0] * len(node_urls), "top": []}).encode()
+    for _ in range(s.rounds):
+        t0 = time.perf_counter()
+        resp = requests.post(node_urls[0] + "/sync/digest", data=body, timeout=300,
+                             headers={"X-Cluster-Token": cluster_token, **JSON})
+        resp.raise_for_status()
+        copies.append({"ms": (time.perf_counter() - t0) * 1000,
+                       "bytes": len(body) + len(resp.content)})
+    ae_ms = percentile([r["duration_ms"] for r in rounds], 50)
+    ae_bytes = percentile([r["bytes_sent"] + r["bytes_received"] for r in rounds], 50)
+    copy_ms = percentile([c["ms"] for c in copies], 50)
+    copy_bytes = percentile([c["bytes"] for c in copies], 50)
+    log(f"  round: {ae_ms:.1f} ms, {ae_bytes:.0f} bytes; full copy: {copy_ms:.0f} ms, "
+        f"{copy_bytes:.0f} bytes; ratios {ae_ms / copy_ms:.4f} (time), "
+        f"{ae_bytes / copy_bytes:.6f} (bytes)")
+    return {"keys": count, "round_ms": ae_ms, "round_bytes": ae_bytes, "copy_ms": copy_ms,
+            "copy_bytes": copy_bytes, "time_ratio": ae_ms / copy_ms,
+            "bytes_ratio": ae_bytes / copy_bytes}

@@ -38,6 +38,25 @@ def on_exit(server):
         shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
+def post_worker_init(worker):
+    # Gunicorn answers requests it cannot parse (request line over limit_request_line, headers
+    # too large, malformed) itself, with an HTML page; every GridClock error is JSON.
+    from gunicorn import util
+
+    util.write_error = _write_json_error
+
+
+def _write_json_error(sock, status_int, reason, mesg):
+    import json
+
+    from gunicorn import util
+
+    body = json.dumps({"error": f"{reason}: {mesg}" if mesg else reason}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess  # imported late: env must be set first
 

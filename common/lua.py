@@ -8,7 +8,11 @@ import redis
 from redis.commands.core import Script
 
 
-def load_scripts(client: redis.Redis, package: str, *names: str) -> dict[str, Script]:
-    """{name: Script} for `<package>/lua/<name>.lua`."""
+def load_scripts(client: redis.Redis, package: str, *names: str,
+                 prelude: str | None = None) -> dict[str, Script]:
+    """{name: Script} for `<package>/lua/<name>.lua`, each with `<package>/lua/<prelude>.lua`
+    (a library of local functions) prepended when `prelude` is given."""
     folder = resources.files(package) / "lua"
-    return {name: client.register_script((folder / f"{name}.lua").read_text()) for name in names}
+    head = (folder / f"{prelude}.lua").read_text() + "\n" if prelude else ""
+    return {name: client.register_script(head + (folder / f"{name}.lua").read_text())
+            for name in names}

@@ -26,6 +26,7 @@ from common.settings import REPO_ROOT
 # out for port 0 can be taken by any outgoing connection before the server binds it.
 PORT_RANGE = (20000, 32000)
 _handed_out: set[int] = set()
+_started_groups: list[int] = []  # every process group started here, for the test leak check
 
 
 def free_port() -> int:
@@ -67,6 +68,21 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
     raise TimeoutError(f"timed out after {timeout}s waiting for {message}: {last_exc!r}")
 
 
+def started_groups() -> list[int]:
+    """Process group ids of every Proc started by this process so far."""
+    return list(_started_groups)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the id was reused by someone else's group
+        return False
+    return True
+
+
 class Proc:
     """A child process in its own process group, so kill() takes its children too."""
 
@@ -81,6 +97,7 @@ class Proc:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True)
+        _started_groups.append(self.popen.pid)
         return self
 
     @property
@@ -140,18 +157,30 @@ class RedisServer(Proc):
         return self
 
 
+def metrics_dir(work_dir: Path | None, name: str) -> Path:
+    """A service's PROMETHEUS_MULTIPROC_DIR inside `work_dir`; without one, a per-process dir
+    below the data dir of this checkout (git-ignored), never the system temp dir."""
+    base = Path(work_dir) if work_dir else REPO_ROOT / "data" / "metrics" / str(os.getpid())
+    path = base / f"metrics-{name}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 class GunicornService(Proc):
     """A service's Flask app under Gunicorn, configured by environment only."""
 
     def __init__(self, name: str, app: str, env: dict[str, str], port: int | None = None,
                  log_dir: Path | None = None, workers: int = 2):
         self.port = port or free_port()
-        env = {"PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **env}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # The multiprocess-metrics dir lives in a directory the caller owns (beside the logs),
+        # never one Gunicorn makes in the system temp dir: a SIGKILLed master cannot remove its
+        # own. Gunicorn clears it at start, so a restart does not add up old counters.
+        self.metrics_dir = metrics_dir(log_dir, f"{name}-{self.port}")
+        env = {"PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **env,
+               "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
         argv = [sys.executable, "-m", "gunicorn", "-c", "python:common.gunicorn_conf", app]
         log_path = (log_dir / f"{name}.log") if log_dir else None
         super().__init__(name, argv, env=env, log_path=log_path)
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     @property
     def url(self) -> str:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOTENV = REPO_ROOT / ".env"
 TOKEN_KEYS = ("CLUSTER_TOKEN", "ADMIN_TOKEN")
+# A substation's name: it appears in metric labels, Redis keys and URLs.
+SUBSTATION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
 
 
 class ConfigError(ValueError):
@@ -66,3 +70,25 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
 def env_list(name: str, default: str = "") -> list[str]:
     """Comma-separated list, blanks dropped."""
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def parse_substations(items: list[str]) -> dict[str, str]:
+    """The SUBSTATIONS setting (`name=url` items) as {name: base URL} sorted by name.
+
+    The one parser of that setting (balancer and panel): names match SUBSTATION_NAME_RE, URLs
+    are http(s) with a host, no name twice, at least one item.
+    """
+    found: dict[str, str] = {}
+    for item in items:
+        name, sep, url = item.partition("=")
+        name, url = name.strip(), url.strip().rstrip("/")
+        parsed = urlparse(url)
+        if (not sep or not SUBSTATION_NAME_RE.match(name)
+                or parsed.scheme not in ("http", "https") or not parsed.netloc):
+            raise ConfigError(f"SUBSTATIONS item {item!r} is not name=http://host:port")
+        if name in found:
+            raise ConfigError(f"SUBSTATIONS names {name!r} twice")
+        found[name] = url
+    if not found:
+        raise ConfigError("SUBSTATIONS must list at least one name=url")
+    return dict(sorted(found.items()))

@@ -74,9 +74,21 @@ def json_body(max_bytes: int | None = None) -> Any:
     if max_bytes is not None and len(data) > max_bytes:
         raise ApiError(413, f"body over {max_bytes} bytes")
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_refuse_constant)
+    except _NonStandardNumber as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc} is not a JSON number") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "body is not valid JSON") from exc
+
+
+class _NonStandardNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    """Python's json accepts NaN, Infinity and -Infinity; JSON (RFC 8259) does not, and a value
+    stored with one could never be sent back as JSON."""
+    raise _NonStandardNumber(name)
 
 
 def json_object(max_bytes: int | None = None) -> dict[str, Any]:

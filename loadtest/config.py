@@ -1,7 +1,9 @@
 """Load-test settings from the environment, and the RUN_TIME parser.
 
 Deliberately standalone (stdlib only, no `common.settings`): compose mounts `loadtest/` alone at
-/mnt/locust inside the Locust image, where the rest of the repo is not installed.
+/mnt/locust inside the Locust image, where the rest of the repo is not installed. The default
+URLs come from the stack's one service list (`stack.services.default_settings`) when the repo is
+installed; in the Locust image compose sets both variables.
 
 Environment: BALANCER_URL, NODE_URLS (comma list, ordered by NODE_ID), RUN_TIME (60s, 5m, 1h30m),
 PEAK_USERS (0 = work it out from the grid capacity), GRID_CAPACITY_KW (300 locally).
@@ -12,8 +14,10 @@ from __future__ import annotations
 import os
 import re
 
-DEFAULT_BALANCER_URL = "http://127.0.0.1:8080"
-DEFAULT_NODE_URLS = "http://127.0.0.1:5001,http://127.0.0.1:5002,http://127.0.0.1:5003"
+try:
+    from stack.services import default_settings as _stack_defaults
+except ImportError:  # the Locust image: only loadtest/ is there, and compose sets the URLs
+    _stack_defaults = None
 DEFAULT_RUN_TIME_S = 300.0
 DEFAULT_GRID_CAPACITY_KW = 300.0  # substations 150 + 100 + 50 kW in the local stack
 
@@ -22,6 +26,9 @@ DEFAULT_GRID_CAPACITY_KW = 300.0  # substations 150 + 100 + 50 kW in the local s
 POWER_MIX: tuple[tuple[float, int], ...] = ((3.7, 25), (7.4, 30), (11.0, 25), (22.0, 15), (50.0, 5))
 
 REFUSED_NAME = "/charge [refused 503]"  # how a grid refusal shows up in Locust's statistics
+QUEUED_NAME = "/charge [queued 202]"  # a car that asked to wait and joined the queue
+FROM_QUEUE_NAME = "/sessions/[queued] admitted"  # the poll that saw a queued car charging
+CANCELLED_NAME = "/sessions/[queued] cancelled"  # a waiting car that gave up
 
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
@@ -45,12 +52,18 @@ def parse_timespan(text: str) -> float:
     return total
 
 
+def _default(name: str) -> str:
+    if _stack_defaults is None:
+        raise ValueError(f"{name} is not set (and the stack's defaults are not installed here)")
+    return _stack_defaults()[name]
+
+
 def balancer_url() -> str:
-    return os.environ.get("BALANCER_URL", "").strip() or DEFAULT_BALANCER_URL
+    return os.environ.get("BALANCER_URL", "").strip() or _default("BALANCER_URL")
 
 
 def node_urls() -> list[str]:
-    raw = os.environ.get("NODE_URLS", "").strip() or DEFAULT_NODE_URLS
+    raw = os.environ.get("NODE_URLS", "").strip() or _default("NODE_URLS")
     return [url.strip().rstrip("/") for url in raw.split(",") if url.strip()]
 
 

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.config import REFUSED_NAME
+from loadtest.config import FROM_QUEUE_NAME, QUEUED_NAME, REFUSED_NAME
 
 REPORT_SUFFIXES = ("_stats.csv", "_failures.csv", "_stats_history.csv")
 
@@ -17,7 +17,9 @@ class RunSummary:
     failures: list[dict[str, str]] = field(default_factory=list)  # rows that are real failures
     exceptions: list[dict[str, str]] = field(default_factory=list)  # errors raised inside tasks
     refused: int = 0
-    admitted: int = 0
+    admitted: int = 0  # charging at once
+    queued: int = 0  # asked to wait and joined the queue
+    from_queue: int = 0  # of those, charging later
 
     @property
     def total_requests(self) -> int:
@@ -38,7 +40,9 @@ class RunSummary:
     def lines(self) -> list[str]:
         out = [f"requests: {self.total_requests}  charging admitted: {self.admitted}  "
                f"refused (grid full, expected at the peak): {self.refused}  "
-               f"failures: {self.failure_count}"]
+               f"failures: {self.failure_count}",
+               f"cars charged: {self.admitted + self.from_queue} ({self.from_queue} after "
+               f"queueing)  queued: {self.queued}  turned away: {self.refused}"]
         out += [f"  FAILURE x{row.get('Occurrences')}: {row.get('Method')} {row.get('Name')}: "
                 f"{row.get('Error')}" for row in self.failures]
         out += [f"  EXCEPTION x{row.get('Count')} in a task: {row.get('Message')}"
@@ -69,6 +73,10 @@ def summarize(prefix: Path) -> RunSummary:
         summary.requests[f"{row.get('Type')} {row.get('Name')}"] = count
         if row.get("Name") == REFUSED_NAME:
             summary.refused += count
+        elif row.get("Name") == QUEUED_NAME:
+            summary.queued += count
+        elif row.get("Name") == FROM_QUEUE_NAME:
+            summary.from_queue += count
         elif row.get("Name") == "/charge":
             summary.admitted += count - int(row.get("Failure Count") or 0)
     failures = _rows(prefix.with_name(prefix.name + "_failures.csv"))

@@ -4,6 +4,9 @@ A 503 + Retry-After from POST /charge is the grid saying "full" (driving.is_grid
 is counted as a success under its own name (config.REFUSED_NAME) by renaming the request inside
 `catch_response`, so the statistics show admissions, refusals and real failures apart, and
 Locust's failure ratio / exit code only count the latter. Anything else unexpected is a failure.
+Some drivers insist on full power (`allow_reduced: false`, the old rule), some ask to wait
+(`wait: true`): a 202 is counted as config.QUEUED_NAME, the poll that sees the car charging as
+config.FROM_QUEUE_NAME, so the report tells cars charged, queued and turned away.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ else:  # loaded as a top-level module next to the locustfile (compose: /mnt/locu
     from driving import is_grid_refusal, pick_power_kw, session_duration_s
 
 EARLY_UNPLUG_P = 0.3  # drivers who leave before their session ends
+FULL_POWER_P = 0.3  # drivers who take full power or nothing (allow_reduced: false)
+WAIT_P = 0.3  # drivers who queue when the grid is full ("wait": true)
+QUEUE_PATIENCE_S = 20.0  # a waiting driver gives up (DELETE) after this long
 UNPLUG_MARGIN_S = 0.5  # don't race the substation's own expiry with a DELETE
 _vehicle_numbers = itertools.count(1)
 
@@ -53,14 +59,17 @@ class EVDriver(HttpUser):
     def on_start(self) -> None:
         self.vehicle_id = f"EV-{next(_vehicle_numbers)}-{uuid.uuid4().hex[:6]}"
         self.session_id: str | None = None
-        self.ends_at = self.unplug_at = 0.0
+        self.queued_id: str | None = None
+        self.ends_at = self.unplug_at = self.queued_at = self.duration = 0.0
         options = getattr(self.environment, "parsed_options", None)
         self.run_time_s = config.run_time_s(getattr(options, "run_time", None))
 
     @task(8)
     def drive(self) -> None:
         now = time.monotonic()
-        if self.session_id is None or now >= self.ends_at:
+        if self.queued_id is not None:
+            self.check_queue(now)
+        elif self.session_id is None or now >= self.ends_at:
             self.session_id = None  # charged (the substation ended it) or never plugged in
             self.plug_in()
         elif now >= self.unplug_at and self.ends_at - now > UNPLUG_MARGIN_S:
@@ -77,8 +86,18 @@ class EVDriver(HttpUser):
         power = pick_power_kw()
         duration = session_duration_s(self.run_time_s)
         payload = {"vehicle_id": self.vehicle_id, "power_kw": power, "duration_s": duration}
+        if random.random() < FULL_POWER_P:
+            payload["allow_reduced"] = False
+        if random.random() < WAIT_P:
+            payload["wait"] = True
         with self.client.post("/charge", json=payload, name="/charge", catch_response=True) as resp:
             body = _json(resp)
+            if resp.status_code == 202 and body and body.get("state") == "queued":
+                resp.request_meta["name"] = config.QUEUED_NAME
+                resp.success()
+                self.queued_id, self.queued_at = str(body["session_id"]), time.monotonic()
+                self.duration = duration
+                return
             if is_grid_refusal(resp.status_code, resp.headers.get("Retry-After"), body):
                 resp.request_meta["name"] = config.REFUSED_NAME  # the grid working, not a fault
                 resp.success()
@@ -97,6 +116,37 @@ class EVDriver(HttpUser):
         self.ends_at = now + duration
         early = random.random() < EARLY_UNPLUG_P
         self.unplug_at = now + duration * random.uniform(0.2, 0.8) if early else self.ends_at
+
+    def check_queue(self, now: float) -> None:
+        """A waiting car: charging yet? Gives up after QUEUE_PATIENCE_S."""
+        queued_id = self.queued_id
+        with self.client.get(f"/sessions/{queued_id}", name="/sessions/[queued]",
+                             catch_response=True) as resp:
+            body = _json(resp) if resp.status_code == 200 else None
+            if body is None or body.get("state") not in ("queued", "charging", "ended"):
+                resp.failure(f"GET /sessions/<queued>: {resp.status_code} {resp.text[:200]}")
+                return
+            if body["state"] == "charging":
+                resp.request_meta["name"] = config.FROM_QUEUE_NAME
+                self.queued_id, self.session_id = None, queued_id  # DELETE by it reaches it
+                self.ends_at = self.unplug_at = now + self.duration
+                return
+            if body["state"] == "ended":  # admitted and already over
+                self.queued_id = None
+                return
+        if now - self.queued_at > QUEUE_PATIENCE_S:
+            self.cancel_wait()
+
+    def cancel_wait(self) -> None:
+        queued_id, self.queued_id = self.queued_id, None
+        with self.client.delete(f"/sessions/{queued_id}", name=config.CANCELLED_NAME,
+                                catch_response=True) as resp:
+            if resp.status_code not in (200, 404):  # 404: admitted and over meanwhile
+                resp.failure(f"DELETE /sessions/<queued>: {resp.status_code}")
+
+    def on_stop(self) -> None:
+        if self.queued_id is not None:  # leave no car waiting after the run
+            self.cancel_wait()
 
     def unplug(self) -> None:
         session_id, self.session_id = self.session_id, None

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from flask import Flask, jsonify, request
 
 from common.metrics import install_metrics
-from common.web import ApiError, check_token, health_response, json_object, register_error_handlers
+from common.web import (
+    ApiError,
+    check_token,
+    error_response,
+    health_response,
+    json_object,
+    register_error_handlers,
+)
+from nodes import sync, vclock
 from nodes import validation as v
-from nodes import vclock
 from nodes.config import MAX_VALUE_BYTES, NodeConfig
 from nodes.metrics import (
     BUFFERED_SECONDS,
@@ -19,32 +27,58 @@ from nodes.metrics import (
     DUPLICATES,
     NodeStateCollector,
 )
+from nodes.recovery import Guard
 from nodes.replication import start_senders
-from nodes.store import NodeStore
+from nodes.store import NodeStore, NotServing
 
 KV_BODY_MAX = MAX_VALUE_BYTES + 64 * 1024
 REPLICATE_BODY_MAX = 32 * 1024 * 1024
+SYNC_BODY_MAX = 256 * 1024
+LIST_LIMIT_MAX = 1000
 
 
-def await_context(store: NodeStore, context: list[int] | None, timeout_s: float) -> None:
-    """Return once the node's clock is at least `context`; 503 + Retry-After after timeout_s."""
-    if context is None:
-        return
-    deadline = time.monotonic() + timeout_s
-    pause = 0.002
-    clock = store.clock()
-    if vclock.leq(context, clock):
-        return
-    while time.monotonic() < deadline:
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
-        clock = store.clock()
+class ContextWaiters:
+    """Caps the requests of one worker that wait for a causal context, so that unsatisfiable
+    contexts cannot hold every thread and starve writes: over the cap the answer is an
+    immediate 503 with Retry-After."""
+
+    def __init__(self, store: NodeStore, limit: int, timeout_s: float):
+        self.store, self.timeout_s = store, timeout_s
+        self.slots = threading.BoundedSemaphore(limit)
+
+    def wait(self, context: list[int] | None) -> None:
+        if context is None:
+            return
+        clock = self.store.clock()
         if vclock.leq(context, clock):
+            return
+        if not self.slots.acquire(blocking=False):
+            CONTEXT_WAITS.labels("refused").inc()
+            raise ApiError(503, "too many requests are already waiting for a causal context",
+                           headers={"Retry-After": "1"}, context=context, vector_clock=clock)
+        try:
+            clock = self._poll(context)
+        finally:
+            self.slots.release()
+        if clock is None:
             CONTEXT_WAITS.labels("satisfied").inc()
             return
-    CONTEXT_WAITS.labels("timeout").inc()
-    raise ApiError(503, "this node has not yet seen everything in the context",
-                   headers={"Retry-After": "1"}, context=context, vector_clock=clock)
+        CONTEXT_WAITS.labels("timeout").inc()
+        raise ApiError(503, "this node has not yet seen everything in the context",
+                       headers={"Retry-After": "1"}, context=context, vector_clock=clock)
+
+    def _poll(self, context: list[int]) -> list[int] | None:
+        """None once the clock covers `context`, else the last clock seen at the deadline."""
+        deadline = time.monotonic() + self.timeout_s
+        pause = 0.002
+        clock = self.store.clock()
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            clock = self.store.clock()
+            if vclock.leq(context, clock):
+                return None
+        return clock
 
 
 def kv_response(cfg: NodeConfig, key: str, vc: list[int], siblings: list[dict]):
@@ -56,6 +90,7 @@ def kv_response(cfg: NodeConfig, key: str, vc: list[int], siblings: list[dict]):
 def create_app(cfg: NodeConfig | None = None, start_background: bool | None = None) -> Flask:
     cfg = cfg or NodeConfig.from_env()
     store = NodeStore(cfg)
+    waiters = ContextWaiters(store, cfg.context_waiters, cfg.context_wait_s)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = REPLICATE_BODY_MAX
     app.extensions["gridclock.store"] = store
@@ -71,8 +106,12 @@ def create_app(cfg: NodeConfig | None = None, start_background: bool | None = No
         context = body.get("context")
         if context is not None:
             context = v.check_clock(context, cfg.n)
-        await_context(store, context, cfg.context_wait_s)
-        vc, siblings = store.local_write(key, value_json)
+        waiters.wait(context)
+        try:
+            vc, siblings = store.local_write(key, value_json)
+        except NotServing as exc:
+            raise ApiError(503, f"node is recovering and accepts no writes yet: {exc}",
+                           headers={"Retry-After": "2"}, state="recovering") from exc
         DELIVERIES.labels(str(cfg.node_id), "local").inc()
         return kv_response(cfg, key, vc, siblings)
 
@@ -80,7 +119,7 @@ def create_app(cfg: NodeConfig | None = None, start_background: bool | None = No
     def get(key: str):
         v.check_key(key)
         context = v.parse_context_param(request.args.get("context"), cfg.n)
-        await_context(store, context, cfg.context_wait_s)
+        waiters.wait(context)
         vc, siblings = store.read(key)
         if not siblings:
             raise ApiError(404, "no such key", key=key, vector_clock=vc)
@@ -89,6 +128,16 @@ def create_app(cfg: NodeConfig | None = None, start_background: bool | None = No
     @app.route("/kv/", methods=["GET", "PUT"])
     def empty_key():
         raise ApiError(400, "key must not be empty")
+
+    @app.get("/kv")
+    def list_keys():
+        prefix = v.check_prefix(request.args.get("prefix"), "prefix")
+        cursor = request.args.get("cursor") or None
+        if cursor is not None:
+            v.check_prefix(cursor, "cursor")
+        limit = v.parse_int_param(request.args.get("limit"), "limit", 100, 1, LIST_LIMIT_MAX)
+        items, nxt, vc = store.list_keys(prefix, cursor, limit)
+        return jsonify(items=items, cursor=nxt, vector_clock=vc, node=cfg.node_id)
 
     @app.get("/status")
     def status():
@@ -112,6 +161,20 @@ def create_app(cfg: NodeConfig | None = None, start_background: bool | None = No
         peer, delay, paused = v.check_link(json_object(64 * 1024), cfg.n, cfg.node_id)
         return jsonify(node=cfg.node_id, peer=peer, **store.set_link(peer, delay, paused))
 
+    @app.post("/admin/sync")
+    def admin_sync():
+        """Run an anti-entropy round with every peer now (and first rebuild the digest from
+        the stored data when asked: finds damage done by hand)."""
+        check_token(cfg.admin_token, "X-Admin-Token")
+        body = json_object(1024) if request.content_length else {}
+        rebuild = body.get("rebuild", False)
+        if not isinstance(rebuild, bool):
+            raise ApiError(400, "rebuild must be true or false")
+        fixed = store.digest_rebuild() if rebuild else 0
+        results = sync.SyncClient(cfg, store).round()
+        return jsonify(node=cfg.node_id, digest_fixed=fixed,
+                       sync={str(r.peer): r.as_dict() for r in results})
+
     @app.post("/replicate")
     def replicate():
         check_token(cfg.cluster_token, "X-Cluster-Token")
@@ -123,14 +186,71 @@ def create_app(cfg: NodeConfig | None = None, start_background: bool | None = No
         for d in result.delivered:
             DELIVERIES.labels(str(d.origin), "replicated").inc()
             BUFFERED_SECONDS.observe(d.buffered_ms / 1000)
-        return jsonify(acked=messages[-1]["vc"][origin], delivered=len(result.delivered),
+        if result.refused:
+            sync.wake(store)  # a state transfer fills the gap the buffer is waiting on
+            if not result.acked:
+                raise ApiError(503, "buffer full: waiting for a state transfer",
+                               headers={"Retry-After": "1"}, buffered=result.buffer_size,
+                               buffer_max=cfg.buffer_max)
+        return jsonify(acked=result.acked, delivered=len(result.delivered),
                        buffered=result.buffer_size, duplicates=result.duplicates,
                        vector_clock=result.vector_clock)
 
+    # -- node to node: verification and anti-entropy ------------------------------------------
+    @app.post("/sync/hello")
+    def sync_hello():
+        check_token(cfg.cluster_token, "X-Cluster-Token")
+        body = json_object(SYNC_BODY_MAX)
+        origin = v.check_peer_origin(body, cfg.n, cfg.node_id)
+        floor = body.get("floor", 0)
+        if isinstance(floor, bool) or not isinstance(floor, int) or not 0 <= floor < 2**53:
+            raise ApiError(400, "floor must be a non-negative integer")
+        return jsonify(node=cfg.node_id,
+                       **store.hello(origin, v.check_incarnation(body), floor))
+
+    @app.post("/sync/digest")
+    def sync_digest():
+        check_token(cfg.cluster_token, "X-Cluster-Token")
+        body = json_object(SYNC_BODY_MAX)
+        origin = v.check_peer_origin(body, cfg.n, cfg.node_id)
+        peer_vc, top = v.check_digest(body, cfg.n)
+        link = store.get_link(origin)
+        if link["paused"] or link["delay_ms"]:
+            # Fault injection covers every path from this node to that peer.
+            raise ApiError(503, f"link to node {origin + 1} is paused or delayed",
+                           headers={"Retry-After": "1"})
+        vc, delta, leaves = store.sync_delta(peer_vc, top)
+        return jsonify(vc=vc, delta=delta, leaves=leaves)
+
+    @app.post("/sync/leaves")
+    def sync_leaves():
+        check_token(cfg.cluster_token, "X-Cluster-Token")
+        body = json_object(SYNC_BODY_MAX)
+        v.check_peer_origin(body, cfg.n, cfg.node_id)
+        return jsonify(items=store.sync_leaves(v.check_leaves(body)))
+
+    @app.post("/sync/kick")
+    def sync_kick():
+        check_token(cfg.cluster_token, "X-Cluster-Token")
+        v.check_peer_origin(json_object(SYNC_BODY_MAX), cfg.n, cfg.node_id)
+        sync.wake(store)
+        resp = jsonify(node=cfg.node_id, status="anti-entropy round scheduled")
+        resp.status_code = 202
+        return resp
+
     @app.get("/health")
     def health():
-        return health_response(store.redis, node=cfg.node_id)
+        resp = health_response(store.redis, node=cfg.node_id)
+        if resp.status_code != 200:
+            return resp
+        state, reason = store.state()
+        if state != "serving":
+            return error_response(503, f"node is recovering: {reason}",
+                                  {"Retry-After": "2"}, node=cfg.node_id, state=state)
+        return resp
 
     if start_background if start_background is not None else cfg.start_senders:
-        start_senders(cfg, store)
+        stop = start_senders(cfg, store)
+        Guard(cfg, store, stop).start()
+        sync.AntiEntropy(cfg, store, stop).start()
     return app

@@ -2,7 +2,8 @@
 
     python -m nodes.client --node http://127.0.0.1:5001 put x '"A"'
     python -m nodes.client --node http://127.0.0.1:5002 get x
-    python -m nodes.client status | watch | demo
+    python -m nodes.client list [--prefix p]     (every key and its winner, paged)
+    python -m nodes.client status | watch | demo | sync
 
 The session's causal context (the largest clock it has observed) is kept in a file, so
 consecutive commands against different nodes keep read-your-writes, monotonic reads and
@@ -25,8 +26,9 @@ import requests
 
 from common.settings import env_list, load_dotenv
 from nodes import vclock
+from stack.services import default_settings
 
-DEFAULT_NODES = "http://127.0.0.1:5001,http://127.0.0.1:5002,http://127.0.0.1:5003"
+DEFAULT_NODES = default_settings()["NODE_URLS"]
 DEFAULT_SESSION = Path(os.environ.get("GRIDCLOCK_SESSION",
                                       Path.home() / ".gridclock-session.json"))
 
@@ -96,6 +98,28 @@ class KVClient:
 
     def status(self) -> dict[str, Any]:
         return self._result(self._call("GET", "/status"))
+
+    def list_page(self, prefix: str = "", cursor: str | None = None,
+                  limit: int = 1000) -> dict[str, Any]:
+        """One page of `GET /kv`: {"items": [{"key", "value", "version", "siblings"}], "cursor"}."""
+        params: dict[str, Any] = {"prefix": prefix, "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return self._result(self._call("GET", "/kv", params=params))
+
+    def items(self, prefix: str = "", limit: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every key under `prefix`, exactly once, one page at a time."""
+        cursor = None
+        while True:
+            page = self.list_page(prefix, cursor, limit)
+            yield from page["items"]
+            cursor = page["cursor"]
+            if cursor is None:
+                return
+
+    def sync(self, admin_token: str) -> dict[str, Any]:
+        resp = self._call("POST", "/admin/sync", headers={"X-Admin-Token": admin_token})
+        return self._result(resp)
 
     def events(self, since: int = 0, limit: int = 100) -> dict[str, Any]:
         return self._result(self._call("GET", "/events",
@@ -205,8 +229,8 @@ def _watch(urls: list[str], interval: float, count: int | None) -> None:
         for i, url in enumerate(urls):
             try:
                 st = KVClient(url, timeout=2).status()
-                lines.append(f"node{i + 1} clock={st['vector_clock']} "
-                             f"buffer={len(st['buffer'])} outbox={st['outbox']}")
+                lines.append(f"node{i + 1} {st['state']} clock={st['vector_clock']} "
+                             f"keys={st['keys']} buffer={st['buffered']} outbox={st['outbox']}")
             except KVError as exc:
                 lines.append(f"node{i + 1} DOWN ({exc})")
         print(time.strftime("%H:%M:%S"), " | ".join(lines), flush=True)
@@ -230,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     p_put.add_argument("key")
     p_put.add_argument("value")
     sub.add_parser("get", help="read a key").add_argument("key")
-    sub.add_parser("status", help="a node's clock, store, buffer and outbox")
+    sub.add_parser("status", help="a node's state, clock, key count, buffer and outboxes")
+    p_list = sub.add_parser("list", help="every key and its value, one line each (paged)")
+    p_list.add_argument("--prefix", default="")
+    sub.add_parser("sync", help="run an anti-entropy round now (needs ADMIN_TOKEN)")
     p_watch = sub.add_parser("watch", help="clocks and buffers of every node, every second")
     p_watch.add_argument("--interval", type=float, default=1.0)
     p_watch.add_argument("--count", type=int, default=None)
@@ -250,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(client.get(args.key), indent=2))
         elif args.cmd == "status":
             print(json.dumps(client.status(), indent=2))
+        elif args.cmd == "list":
+            for item in client.items(args.prefix):
+                print(json.dumps(item["key"], ensure_ascii=False), json.dumps(item["value"]),
+                      item["version"], flush=True)
+        elif args.cmd == "sync":
+            print(json.dumps(client.sync(os.environ.get("ADMIN_TOKEN", "")), indent=2))
         elif args.cmd == "watch":
             _watch(urls, args.interval, args.count)
         elif args.cmd == "reset":

@@ -34,7 +34,7 @@ class NodeStateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            vc, buffered, depths = self.store.gauges()
+            vc, buffered, depths, nkeys, serving = self.store.gauges()
         except redis.exceptions.RedisError:
             return
         clock = GaugeMetricFamily("kv_vector_clock", "This node's vector clock, per entry.",
@@ -51,3 +51,22 @@ class NodeStateCollector(Collector):
         for peer, depth in depths.items():
             outbox.add_metric([str(peer)], depth)
         yield outbox
+        yield GaugeMetricFamily("kv_keys", "Keys in this node's store.", value=nkeys)
+        yield GaugeMetricFamily("kv_serving",
+                                "1 when the node accepts writes, 0 while it is recovering.",
+                                value=int(serving))
+        limits = GaugeMetricFamily("kv_limit", "Configured bounds (OUTBOX_MAX, BUFFER_MAX, "
+                                   "EVENT_LOG_MAX).", labels=["name"])
+        cfg = self.store.cfg
+        for name, value in (("outbox_max", cfg.outbox_max), ("buffer_max", cfg.buffer_max),
+                            ("log_max", cfg.log_max)):
+            limits.add_metric([name], value)
+        yield limits
+
+SYNC_EXCHANGES = Counter("kv_sync_exchanges_total",
+                         "Anti-entropy exchanges this node pulled from a peer, by outcome.",
+                         ["peer", "outcome"])
+SYNC_REPAIRS = Counter("kv_sync_repaired_keys_total",
+                       "Keys changed by anti-entropy exchanges with a peer.", ["peer"])
+SYNC_BYTES = Counter("kv_sync_bytes_total", "Anti-entropy bytes exchanged with a peer.",
+                     ["peer", "direction"])

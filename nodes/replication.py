@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import random
 import threading
 import time
-import uuid
 
 import redis
 import requests
 
 from nodes.config import NodeConfig
+from nodes.locks import RedisLock
 from nodes.metrics import REPLICATION_BATCHES, REPLICATION_LATENCY
 from nodes.store import NodeStore, linkstate_key, outbox_key, wake_channel
 
@@ -26,17 +25,6 @@ log = logging.getLogger(__name__)
 
 LOCK_TTL_MS = 5000  # > longest gap between renewals (HTTP timeout + backoff)
 LOCK_RENEW_S = 1.0
-# Renew the lock only if we still hold it (a paused worker must not extend someone else's lock).
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def _counter(entry: str, origin: int) -> int:
@@ -58,11 +46,7 @@ class PeerSender(threading.Thread):
                                           socket_timeout=10, health_check_interval=10)
         # Subscribed only while this thread holds the peer's lock (see _wait_for_wake).
         self.wakeups = self.redis.pubsub(ignore_subscribe_messages=True)
-        self.renewed_at = -LOCK_RENEW_S
-        self.renew = self.redis.register_script(_RENEW)
-        self.release = self.redis.register_script(_RELEASE)
-        self.token = f"{os.getpid()}:{uuid.uuid4().hex}"
-        self.lock_key = f"kv:sender-lock:{peer}"
+        self.lock = RedisLock(self.redis, f"kv:sender-lock:{peer}", LOCK_TTL_MS, LOCK_RENEW_S)
         self.url = f"{cfg.node_urls[peer]}/replicate"
         self.http = requests.Session()
         self.http.headers.update({"X-Cluster-Token": cfg.cluster_token,
@@ -72,13 +56,7 @@ class PeerSender(threading.Thread):
 
     # -- lock ------------------------------------------------------------------------------
     def _hold_lock(self) -> bool:
-        now = time.monotonic()
-        if now - self.renewed_at < LOCK_RENEW_S:
-            return True  # renewing is a write (an fsync): once a second is plenty for a 5 s TTL
-        held = bool(self.renew(keys=[self.lock_key], args=[self.token, LOCK_TTL_MS])
-                    or self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_TTL_MS))
-        self.renewed_at = now if held else -LOCK_RENEW_S
-        return held
+        return self.lock.hold()
 
     def _wait_for_wake(self, timeout_s: float) -> None:
         """Block until a local write or link change publishes, or `timeout_s` passes."""
@@ -90,10 +68,7 @@ class PeerSender(threading.Thread):
                 pass  # one look at the outbox serves every write that woke us
 
     def release_lock(self) -> None:
-        try:
-            self.release(keys=[self.lock_key], args=[self.token])
-        except redis.exceptions.RedisError:
-            pass  # the TTL frees it
+        self.lock.release()
 
     # -- loop ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -111,6 +86,8 @@ class PeerSender(threading.Thread):
 
     def _step(self) -> None:
         link = self.store.get_link(self.peer)
+        if not link["paused"]:
+            self._kick_if_marked()
         if link["paused"]:
             self._wait_for_wake(1.0)
             return
@@ -134,6 +111,21 @@ class PeerSender(threading.Thread):
             return
         self._send(batch)
 
+    def _kick_if_marked(self) -> None:
+        """The outbox to this peer was dropped (OUTBOX_MAX): ask the peer to pull a state
+        transfer from us, and clear the mark once it has agreed to."""
+        mark = self.store.needsync().get(self.peer)
+        if mark is None:
+            return
+        try:
+            resp = self.http.post(f"{self.cfg.node_urls[self.peer]}/sync/kick",
+                                  data=f'{{"from":{self.cfg.node_id}}}'.encode(),
+                                  timeout=self.cfg.replication_timeout_s)
+        except requests.RequestException:
+            return
+        if resp.status_code == 202:
+            self.store.clear_needsync(self.peer, mark)
+
     def _send(self, batch: list[str]) -> None:
         body = f'{{"from":{self.cfg.node_id},"messages":[{",".join(batch)}]}}'
         origin = self.cfg.node_id
@@ -143,12 +135,16 @@ class PeerSender(threading.Thread):
                                   timeout=self.cfg.replication_timeout_s)
             ok = resp.status_code == 200
             error = "" if ok else f"HTTP {resp.status_code}: {resp.text[:200]}"
-        except requests.RequestException as exc:
-            ok, error = False, type(exc).__name__
+            acked = int(resp.json()["acked"]) if ok else 0
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            ok, error, acked = False, type(exc).__name__, 0
         if ok:
             done = time.time()
-            self.store.ack(self.peer, _counter(batch[-1], origin), attempt_ms, int(done * 1000))
+            # The peer may accept a prefix only (its buffer is full): drop just that prefix.
+            self.store.ack(self.peer, acked, attempt_ms, int(done * 1000))
             for entry in batch:
+                if _counter(entry, origin) > acked:
+                    break
                 REPLICATION_LATENCY.labels(str(self.peer)).observe(
                     max(0.0, done - _timestamp_ms(entry) / 1000))
             REPLICATION_BATCHES.labels(str(self.peer), "ok").inc()

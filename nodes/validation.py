@@ -99,3 +99,56 @@ def check_link(body: dict[str, Any], n: int, self_id: int) -> tuple[int, int | N
     if paused is not None and not isinstance(paused, bool):
         raise ApiError(400, "paused must be true or false")
     return peer, delay, paused
+
+
+def check_peer_origin(body: dict[str, Any], n: int, self_id: int) -> int:
+    """The "from" of a node-to-node request: another node's id."""
+    origin = body.get("from")
+    if isinstance(origin, bool) or not isinstance(origin, int) or not 0 <= origin < n:
+        raise ApiError(400, f"unknown origin node {origin!r}", known=list(range(n)))
+    if origin == self_id:
+        raise ApiError(400, "a node does not sync with itself")
+    return origin
+
+
+def check_digest(body: dict[str, Any], n: int) -> tuple[list[int], list[str]]:
+    vc = check_clock(body.get("vc"), n, "vc")
+    top = body.get("top", [])
+    if not isinstance(top, list) or len(top) not in (0, 64) or not all(
+            isinstance(s, str) and s.isascii() and s.isdigit() and len(s) < 20 for s in top):
+        raise ApiError(400, "top must be a list of 64 decimal strings")
+    return vc, top
+
+
+def check_leaves(body: dict[str, Any]) -> list[str]:
+    leaves = body.get("leaves")
+    if not isinstance(leaves, list) or not leaves or len(leaves) > 4096:
+        raise ApiError(400, "leaves must be a non-empty list of at most 4096 \"t:l\" ids")
+    out = []
+    for leaf in leaves:
+        t, _, l_ = leaf.partition(":") if isinstance(leaf, str) else ("", "", "")
+        if not (t.isascii() and t.isdigit() and l_.isascii() and l_.isdigit()
+                and int(t) < 64 and int(l_) < 64):
+            raise ApiError(400, "each leaf must be \"t:l\" with t and l in 0..63")
+        out.append(f"{int(t)}:{int(l_)}")
+    return sorted(set(out))
+
+
+def check_incarnation(body: dict[str, Any]) -> str:
+    inc = body.get("incarnation")
+    if not isinstance(inc, str) or not 1 <= len(inc) <= 64 or not inc.isascii() \
+            or not inc.isalnum():
+        raise ApiError(400, "incarnation must be 1 to 64 letters or digits")
+    return inc
+
+
+def check_prefix(raw: str | None, name: str) -> str:
+    if raw is None:
+        return ""
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise ApiError(400, f"{name} over {MAX_KEY_BYTES} UTF-8 bytes")
+    try:
+        raw.encode()
+    except UnicodeEncodeError as exc:
+        raise ApiError(400, f"{name} must be valid UTF-8") from exc
+    return raw

@@ -143,6 +143,13 @@ class KvNode(Service):
     def events(self, since: int = 0, limit: int = 500) -> Result:
         return self.request("GET", "/events", params={"since": since, "limit": limit})
 
+    def list_keys(self, prefix: str = "", cursor: str | None = None, limit: int = 50) -> Result:
+        """One page of the store: `{"items": [...], "cursor": next or None}` (GET /kv)."""
+        params: Json = {"prefix": prefix, "limit": limit}
+        if cursor not in (None, ""):
+            params["cursor"] = cursor
+        return self.request("GET", "/kv", params=params)
+
     def get(self, key: str, context: list[int] | None = None) -> Result:
         params = {} if context is None else {"context": context_param(context)}
         # The node may hold the answer for CONTEXT_WAIT_S (2 s) until it has caught up.
@@ -162,6 +169,24 @@ class KvNode(Service):
     def set_link(self, peer: int, delay_ms: int, paused: bool) -> Result:
         return self.request("POST", "/admin/links", admin=True,
                             json={"peer": peer, "delay_ms": int(delay_ms), "paused": bool(paused)})
+
+
+class Prometheus(Service):
+    """Prometheus's HTTP API: range queries for the history charts."""
+
+    def __init__(self, base_url: str, timeout: float = 2.0):
+        super().__init__("prometheus", base_url, timeout)
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> Result:
+        """`{"resultType": "matrix", "result": [...]}` or an ApiError."""
+        body = self.request("GET", "/api/v1/query_range",
+                            params={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                    "step": f"{step:g}"})
+        if isinstance(body, ApiError):
+            return body
+        if body.get("status") != "success" or not isinstance(body.get("data"), dict):
+            return ApiError(self.name, f"query failed: {body.get('error', 'no data')}")
+        return body["data"]
 
 
 class Balancer(Service):

@@ -1,33 +1,49 @@
 """Screenshots of both panel views for the docs: `make screenshots` (python -m panel.screenshots).
 
-Starts a private local stack with the panel on free ports (or uses --url of a running panel),
-plays the causal demo and a charging burst through the page itself in headless Chromium, and
-writes docs/img/panel-kv.png (node3 holding y in its buffer) and docs/img/panel-grid.png.
+Starts a private local stack with the panel (and Prometheus, when installed) on free ports, or
+uses --url of a running panel; writes LOAD_KEYS keys through the API, plays the causal demo and
+two charging bursts through the page itself in headless Chromium, and writes
+docs/img/panel-kv.png (node3 holding y in its buffer), docs/img/panel-timeline.png (the
+aggregated timeline of the denser window) and docs/img/panel-grid.png.
 The browser steps are shared with the end-to-end test (tests/panel/test_panel_e2e.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from common.settings import REPO_ROOT
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 1000}
 IMG_DIR = REPO_ROOT / "docs" / "img"
+LOAD_KEYS = 3_000
 NODE_NAMES = ("node1", "node2", "node3")
 SUBSTATION_NAMES = ("substation1", "substation2", "substation3")
 
 
-def launch(playwright):
-    """Debian's chromium, headless; Playwright's own browser downloads are never used."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def chromium_path() -> str | None:
+    """The system's Chromium (CHROMIUM=/path overrides), found on PATH like the shell does."""
+    override = os.environ.get("CHROMIUM")
+    if override:
+        return override if os.path.isabs(override) and os.access(override, os.X_OK) else None
+    return next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+
+
+def launch(playwright, executable: str | None = None):
+    """The system's chromium, headless; Playwright's own browser downloads are never used."""
+    executable = executable or chromium_path()
+    if executable is None:
+        raise FileNotFoundError("chromium is not on PATH (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
 
 
 def open_view(page, panel_url: str, view: str, timeout_ms: int = 30_000) -> None:
@@ -74,6 +90,21 @@ def burst(page, vehicles: int, timeout_ms: int = 30_000) -> None:
     page.get_by_text(f"Burst of {vehicles} vehicles").first.wait_for(timeout=timeout_ms)
 
 
+def dense_timeline(page, window: str = "latest 1,000", timeout_ms: int = 30_000) -> None:
+    """Switch the timeline to a window too dense for one mark per delivery."""
+    page.get_by_label("deliveries per node").click()
+    page.get_by_text(window, exact=True).click()
+    page.get_by_text("Time waited in the buffer").first.wait_for(timeout=timeout_ms)
+    page.wait_for_timeout(1500)  # let Vega draw
+
+
+def timeline_shot(page, path: Path) -> None:
+    """The timeline's block of the page only."""
+    block = page.locator("[data-testid='stVerticalBlock']").filter(
+        has_text="Delivery timeline").last
+    block.screenshot(path=str(path))
+
+
 def full_page_shot(page, path: Path) -> None:
     """Streamlit scrolls inside its main block, not the page: grow the viewport to fit it."""
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll("
@@ -91,6 +122,7 @@ def capture(panel_url: str, out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     kv_png, grid_png = out_dir / "panel-kv.png", out_dir / "panel-grid.png"
+    timeline_png = out_dir / "panel-timeline.png"
     with sync_playwright() as p:
         browser = launch(p)
         try:
@@ -100,6 +132,8 @@ def capture(panel_url: str, out_dir: Path) -> list[Path]:
             wait_buffer_shown(page)
             full_page_shot(page, kv_png)
             wait_demo_delivered(page)
+            dense_timeline(page)
+            timeline_shot(page, timeline_png)
             open_view(page, panel_url, "grid")
             for vehicles in (12, 18):
                 burst(page, vehicles)
@@ -107,7 +141,7 @@ def capture(panel_url: str, out_dir: Path) -> list[Path]:
             full_page_shot(page, grid_png)
         finally:
             browser.close()
-    return [kv_png, grid_png]
+    return [kv_png, timeline_png, grid_png]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,18 +150,22 @@ def main(argv: list[str] | None = None) -> int:
                                       "and a burst) instead of starting a private stack")
     parser.add_argument("--out", type=Path, default=IMG_DIR, help="where the PNGs go")
     args = parser.parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        print(f"{CHROMIUM} not found: install Debian's chromium package", file=sys.stderr)
+    if chromium_path() is None:
+        print("chromium not found on PATH: install Debian's chromium package", file=sys.stderr)
         return 1
     if args.url:
         paths = capture(args.url, args.out)
     else:
+        from panel.loadgen import put_keys
         from stack.local import LocalStack
 
         with tempfile.TemporaryDirectory(prefix="gridclock-screens-") as workdir:
             print("starting a private stack with the panel…", flush=True)
-            stack = LocalStack(Path(workdir)).start(panel=True)
+            stack = LocalStack(Path(workdir)).start(
+                panel=True, prometheus=shutil.which("prometheus") is not None)
             try:
+                print(f"writing {LOAD_KEYS} keys…", flush=True)
+                put_keys(stack.node_urls, LOAD_KEYS)
                 paths = capture(stack.urls["panel"], args.out)
             finally:
                 stack.stop()

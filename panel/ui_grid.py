@@ -10,14 +10,18 @@ import streamlit as st
 from panel.api import ApiError, Balancer, Result, fetch_all
 from panel.config import PanelConfig
 from panel.ui import DOWN, UP, Clients, guarded, small_table, table
+from panel.ui_history import grid_history
 from panel.views_grid import (
     STRATEGIES,
+    allocation_rows,
+    allocation_spec,
     append_history,
     burst_summary,
     burst_text,
     decision_rows,
     load_spec,
     open_sessions,
+    queue_rows,
     routing_rows,
     session_label,
     substation_rows,
@@ -31,6 +35,7 @@ def render(cfg: PanelConfig, clients: Clients) -> None:
     st.session_state.setdefault("history", [])
     st.session_state.setdefault("ended", set())
     st.fragment(run_every=cfg.refresh_s)(live)(clients)
+    grid_history(cfg)  # load, utilisation, allocations, queue over time, from Prometheus
     st.divider()
     left, right = st.columns(2, gap="large")
     with left, guarded("strategy"):
@@ -61,6 +66,8 @@ def live(clients: Clients) -> None:
     with history_col, guarded("utilisation chart"):
         st.markdown("**Utilisation, last minutes** (since this page opened)")
         st.vega_lite_chart(utilization_spec(st.session_state["history"]), width="stretch")
+    with guarded("allocations and queue"):
+        allocations_and_queue(balancer, answers)
     recent = [] if isinstance(balancer, ApiError) else balancer.get("recent") or []
     routing_col, decisions_col = st.columns([2, 3], gap="large")
     with routing_col, guarded("routing counts"):
@@ -70,6 +77,22 @@ def live(clients: Clients) -> None:
         st.markdown("**Last routing decisions** (newest first)")
         table(decision_rows(recent), "no decisions yet", height=300)
         end_session_control(clients.balancer, recent)
+
+
+def allocations_and_queue(balancer: Result, direct: dict[str, Result]) -> None:
+    """Smart charging: each car's share of its substation, and the cars waiting for room."""
+    alloc_col, queue_col = st.columns([3, 2], gap="large")
+    rows = allocation_rows(direct)
+    with alloc_col:
+        st.markdown("**Allocations** (max-min fair share; red: far below what the car asks)")
+        if rows:
+            st.vega_lite_chart(allocation_spec(rows), width="stretch")
+        else:
+            st.caption("No car charging.")
+    length, waiting = queue_rows(balancer)
+    with queue_col:
+        st.markdown(f"**Queue**: {length} car{'s' if length != 1 else ''} waiting")
+        small_table(waiting, "nobody waits")
 
 
 def substation_cards(rows: list[dict]) -> None:

@@ -212,3 +212,55 @@ def burst_text(results: list[Result]) -> str:
     admitted = sum(1 for r in results if not isinstance(r, ApiError))
     return (f"Burst of {len(results)} vehicles: {admitted} admitted, "
             f"{len(results) - admitted} not.")
+
+
+def allocation_rows(direct: dict[str, Result]) -> list[dict[str, Any]]:
+    """One row per charging session from each reachable substation's /status: what it asks
+    for (power_kw, its maximum), its guaranteed minimum and what smart charging gives it."""
+    rows = []
+    for name, status in direct.items():
+        if isinstance(status, ApiError):
+            continue
+        for sess in status.get("sessions") or []:
+            asked, got = _num(sess.get("power_kw")), _num(sess.get("allocated_kw"))
+            rows.append({"substation": name, "session_id": str(sess.get("session_id", "")),
+                         "vehicle_id": str(sess.get("vehicle_id", "")),
+                         "power_kw": asked, "min_power_kw": _num(sess.get("min_power_kw")),
+                         "allocated_kw": got, "energy_kwh": _num(sess.get("energy_kwh")),
+                         "share": round(got / asked, 4) if asked else 0.0})
+    return rows
+
+
+def allocation_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Vega-Lite: per substation, one stacked bar segment per session's allocation (kW)."""
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": rows},
+        "height": 40 + 45 * max(1, len({r["substation"] for r in rows})),
+        "mark": {"type": "bar", "stroke": "white", "strokeWidth": 0.5},
+        "encoding": {
+            "y": {"field": "substation", "type": "nominal", "title": None},
+            "x": {"field": "allocated_kw", "type": "quantitative", "stack": "zero",
+                  "title": "allocated kW (one segment per car)"},
+            "color": {"field": "share", "type": "quantitative", "title": "of asked",
+                      "scale": {"domain": [0, 1], "range": ["#d62728", "#2ca02c"]},
+                      "legend": {"format": ".0%"}},
+            "tooltip": [{"field": "vehicle_id"}, {"field": "allocated_kw", "title": "gets kW"},
+                        {"field": "power_kw", "title": "asks kW"},
+                        {"field": "min_power_kw", "title": "min kW"},
+                        {"field": "energy_kwh", "title": "kWh so far"}],
+        },
+    }
+
+
+def queue_rows(balancer: Result) -> tuple[int, list[dict[str, Any]]]:
+    """(cars waiting, the first of them in order) from the balancer's /status."""
+    if isinstance(balancer, ApiError):
+        return 0, []
+    queue = balancer.get("queue") or {}
+    waiting = [{"position": int(_num(w.get("position"))), "vehicle_id": w.get("vehicle_id"),
+                "power_kw": w.get("power_kw"), "min_power_kw": w.get("min_power_kw"),
+                "queued_at": format_time(w.get("queued_at")),
+                "session_id": w.get("session_id")}
+               for w in queue.get("waiting") or []]
+    return int(_num(queue.get("length"))), waiting

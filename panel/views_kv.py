@@ -90,15 +90,50 @@ def link_rows(statuses: dict[str, Result]) -> list[dict[str, Any]]:
     return rows
 
 
+def _count(status: Json, count_field: str, list_field: str) -> int:
+    """A count the node reports (`keys`, `buffered`), else the length of the list it sent."""
+    value = status.get(count_field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return len(status.get(list_field) or {})
+
+
 def node_headline(status: Json) -> dict[str, str]:
     """The numbers at the top of a node's column."""
     outbox = status.get("outbox") or {}
     return {
         "clock": format_clock(status.get("vector_clock")),
-        "keys": str(len(status.get("store") or {})),
-        "buffered": str(len(status.get("buffer") or [])),
-        "outbox": str(sum(int(v or 0) for v in outbox.values())),
+        "keys": f"{_count(status, 'keys', 'store'):,}",
+        "buffered": f"{_count(status, 'buffered', 'buffer'):,}",
+        "outbox": f"{sum(int(v or 0) for v in outbox.values()):,}",
     }
+
+
+def node_state(status: Json) -> tuple[str | None, str]:
+    """(state, level) from /status: "serving" is fine, anything else (recovering) a warning;
+    (None, "") when the node does not report a state."""
+    state = status.get("state")
+    if not isinstance(state, str) or not state:
+        return None, ""
+    return state, ("ok" if state == "serving" else "warning")
+
+
+def sync_rows(status: Json) -> list[dict[str, Any]]:
+    """Anti-entropy per peer from /status's `sync` ({peer: {rounds, repairs, ...}}), one row per
+    peer with whatever numbers the node reports; a flat dict is one row."""
+    sync = status.get("sync")
+    if not isinstance(sync, dict) or not sync:
+        return []
+    if all(isinstance(v, dict) for v in sync.values()):
+        return [{"peer": node_label(_int_key(str(peer))),
+                 **{k: _cell(v) for k, v in info.items()}}
+                for peer, info in sorted(sync.items(), key=lambda kv: str(kv[0]))]
+    return [{"peer": "all", **{k: _cell(v) for k, v in sync.items()}}]
+
+
+def _cell(value: object) -> object:
+    return value if isinstance(value, int | float | str | bool) or value is None else \
+        format_value(value, 40)
 
 
 # --- causal context carried by the panel's session -------------------------------------------
@@ -202,7 +237,13 @@ def timeline_spec(rows: list[dict[str, Any]], last: int = 40) -> dict[str, Any]:
         "data": {"values": recent},
         "height": 40 + 60 * max(1, len({row["node"] for row in recent})),
         "encoding": encoding,
-        "layer": [
+        "layer": [*_point_layers(), *(_label_layer() if len(recent) <= 40 * max(
+            1, len({row["node"] for row in recent})) else [])],
+    }
+
+
+def _point_layers() -> list[dict[str, Any]]:
+    return [
             {"mark": {"type": "point", "filled": True, "opacity": 0.9},
              "encoding": {
                  "color": {"field": "origin", "type": "nominal", "title": "written at"},
@@ -215,10 +256,13 @@ def timeline_spec(rows: list[dict[str, Any]], last: int = 40) -> dict[str, Any]:
             {"transform": [{"filter": "datum.buffered_ms > 0"}],
              "mark": {"type": "point", "filled": False, "size": 900, "color": "#d62728",
                       "strokeWidth": 2}},
-            {"mark": {"type": "text", "dy": -16, "fontSize": 11},
-             "encoding": {"text": {"field": "label"}}},
-        ],
-    }
+    ]
+
+
+def _label_layer() -> list[dict[str, Any]]:
+    """Key labels: only while there are few enough marks to read them."""
+    return [{"mark": {"type": "text", "dy": -16, "fontSize": 11},
+             "encoding": {"text": {"field": "label"}}}]
 
 
 def timeline_caption(rows: list[dict[str, Any]]) -> str:

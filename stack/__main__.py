@@ -1,5 +1,5 @@
 """python -m stack up | up-hosts | down-hosts | ps [--json] | stop SVC | start SVC | kill SVC |
-generate [--check]"""
+generate [--check] | k8s --nodes N [--check] [--out DIR] | k8s --all [--check]"""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=text).add_argument("service", nargs="?")
     gen = sub.add_parser("generate", help="write compose.yaml and prometheus/prometheus.yml")
     gen.add_argument("--check", action="store_true", help="only report whether they are current")
+    k8s = sub.add_parser("k8s", help="write deploy/kubernetes/nN/ for a cluster of N KV nodes")
+    k8s.add_argument("--nodes", type=int, default=3, help="N, the number of KV nodes (3)")
+    k8s.add_argument("--all", action="store_true", help="every checked-in N (3, 5, 7)")
+    k8s.add_argument("--out", help="folder to write to (deploy/kubernetes/nN)")
+    k8s.add_argument("--check", action="store_true", help="only report whether they are current")
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -40,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return hosts.up_hosts(tuple(name for name in args.without.split(",") if name))
     if args.command == "generate":
         return generate(args.check)
+    if args.command == "k8s":
+        return render_k8s(args.nodes, args.all, args.out, args.check)
 
     from stack import control
 
@@ -70,6 +77,27 @@ def generate(check: bool) -> int:
         return 1
     print("written: " + ", ".join(stale) if stale and not check else "up to date")
     return 0
+
+
+def render_k8s(nodes: int, every: bool, out: str | None, check: bool) -> int:
+    from pathlib import Path
+
+    from stack import k8s
+
+    if nodes < 1 or (out and every):
+        print("make k8s: N must be at least 1, and --out names one N's folder", file=sys.stderr)
+        return 2
+    sizes = k8s.RENDERED_SIZES if every else (nodes,)
+    stale = {n: k8s.write(n, Path(out) if out else None, check) for n in sizes}
+    folders = {n: out or k8s.out_dir(n).relative_to(k8s.REPO_ROOT) for n in sizes}
+    for n, names in stale.items():
+        if check and names:
+            print(f"out of date in {folders[n]}: {', '.join(names)}; run python -m stack k8s "
+                  f"--nodes {n}", file=sys.stderr)
+        else:
+            print(f"{folders[n]}: " + (("written: " + ", ".join(names)) if names and not check
+                                       else "up to date"))
+    return 1 if check and any(stale.values()) else 0
 
 
 if __name__ == "__main__":

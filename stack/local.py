@@ -16,11 +16,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from common.procs import Abort, Proc, free_port, wait_until
+from common.procs import Abort, Proc, free_port, metrics_dir, wait_until
 from common.redis_bin import redis_server_path
 from stack.health import healthy
 from stack.services import (
     GRID_REDIS,
+    GUNICORN,
     NODE_REDIS,
     NODES,
     REDIS,
@@ -129,8 +130,12 @@ class LocalStack:
             self._write_prometheus_config()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         proc = Proc(name, list(svc.argv), env=svc.env, log_path=self.log_dir / f"{name}.log")
-        # Each Gunicorn master makes its own multiprocess-metrics dir; an inherited one is shared.
+        # Each Gunicorn service gets its multiprocess-metrics dir in this stack's workdir (not
+        # one Gunicorn makes in the system temp dir, which a SIGKILL would leak); an inherited
+        # one would be shared between services.
         proc.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if svc.kind == GUNICORN:
+            proc.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(self.workdir / "metrics", name))
         self.procs[name] = proc.start()
         return proc
 

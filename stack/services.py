@@ -22,8 +22,18 @@ N_NODES = 3
 # (name, capacity kW, default charge duration s): deliberately unequal capacities.
 SUBSTATIONS = (("substation1", 150, 60), ("substation2", 100, 90), ("substation3", 50, 120))
 
-NODES = tuple(f"node{i + 1}" for i in range(N_NODES))
-NODE_REDIS = tuple(f"redis-{node}" for node in NODES)
+
+def node_names(n_nodes: int = N_NODES) -> tuple[str, ...]:
+    """node1..nodeN: the KV nodes of an N-node cluster (N is fixed for a cluster's lifetime)."""
+    return tuple(f"node{i + 1}" for i in range(n_nodes))
+
+
+def node_redis_names(n_nodes: int = N_NODES) -> tuple[str, ...]:
+    return tuple(f"redis-{node}" for node in node_names(n_nodes))
+
+
+NODES = node_names()
+NODE_REDIS = node_redis_names()
 GRID_REDIS = "redis-grid"
 SUBSTATION_NAMES = tuple(name for name, _, _ in SUBSTATIONS)
 
@@ -87,9 +97,10 @@ class Layout:
     python: str = sys.executable
     redis_server: str = "redis-server"
     prometheus: str = "prometheus"
+    hosts: Mapping[str, str] = field(default_factory=dict)  # per-service hostname overrides
 
     def host(self, name: str) -> str:
-        return name if self.in_containers else "127.0.0.1"
+        return self.hosts.get(name) or (name if self.in_containers else "127.0.0.1")
 
     @property
     def bind_host(self) -> str:
@@ -127,6 +138,27 @@ def compose_layout() -> Layout:
     )
 
 
+def default_layout() -> Layout:
+    """The stack as `make up` runs it by default: spec ports on 127.0.0.1 (no secrets)."""
+    return Layout(ports=SPEC_PORTS, cluster_token="", admin_token="")
+
+
+def default_urls() -> dict[str, str]:
+    """Base URL of every HTTP service of the default local stack, by service name: the one
+    source of the default URLs of the panel, the load test and the CLI."""
+    layout = default_layout()
+    return {name: layout.url(name) for name in SPEC_PORTS if not name.startswith("redis-")}
+
+
+def default_settings() -> dict[str, str]:
+    """NODE_URLS, BALANCER_URL, SUBSTATIONS and PROMETHEUS_URL of the default local stack."""
+    layout = default_layout()
+    return {"NODE_URLS": ",".join(layout.url(node) for node in NODES),
+            "BALANCER_URL": layout.url("balancer"),
+            "SUBSTATIONS": substations_setting(layout),
+            "PROMETHEUS_URL": layout.url("prometheus")}
+
+
 def substations_setting(layout: Layout) -> str:
     """The SUBSTATIONS value shared by balancer and panel: `name=url,...`."""
     return ",".join(f"{name}={layout.url(name)}" for name in SUBSTATION_NAMES)
@@ -148,13 +180,17 @@ def _gunicorn(layout: Layout, name: str, app: str, env: dict[str, str],
                    health_path="/health", metrics=True)
 
 
-def services(layout: Layout) -> list[Service]:
-    """All services in start order: Redis, KV nodes, substations, balancer, panel, Prometheus."""
-    out = [_redis(layout, name, "always") for name in NODE_REDIS]
+def services(layout: Layout, n_nodes: int = N_NODES) -> list[Service]:
+    """All services in start order: Redis, KV nodes, substations, balancer, panel, Prometheus.
+
+    `layout.ports` must name every node of the `n_nodes` (and its Redis).
+    """
+    nodes, node_redis = node_names(n_nodes), node_redis_names(n_nodes)
+    out = [_redis(layout, name, "always") for name in node_redis]
     # Grid sessions expire within minutes anyway: losing the last second of them is acceptable.
     out.append(_redis(layout, GRID_REDIS, "everysec"))
-    node_urls = ",".join(layout.url(node) for node in NODES)
-    for i, (node, redis) in enumerate(zip(NODES, NODE_REDIS, strict=True)):
+    node_urls = ",".join(layout.url(node) for node in nodes)
+    for i, (node, redis) in enumerate(zip(nodes, node_redis, strict=True)):
         env = {"NODE_ID": str(i), "NODE_URLS": node_urls, "REDIS_URL": layout.redis_url(redis),
                "CLUSTER_TOKEN": layout.cluster_token, "ADMIN_TOKEN": layout.admin_token,
                "CONTEXT_WAIT_S": layout.tunable("CONTEXT_WAIT_S")}
@@ -177,8 +213,8 @@ def services(layout: Layout) -> list[Service]:
             "--browser.gatherUsageStats", "false")
     env = {"NODE_URLS": node_urls, "BALANCER_URL": layout.url("balancer"),
            "SUBSTATIONS": substations_setting(layout), "ADMIN_TOKEN": layout.admin_token,
-           "PYTHONUNBUFFERED": "1"}
-    out.append(Service("panel", STREAMLIT, argv, env, port, (*NODES, "balancer"),
+           "PROMETHEUS_URL": layout.url("prometheus"), "PYTHONUNBUFFERED": "1"}
+    out.append(Service("panel", STREAMLIT, argv, env, port, (*nodes, "balancer"),
                        health_path="/health", metrics=True))
     port = layout.ports["prometheus"]
     argv = (layout.prometheus, f"--config.file={layout.prometheus_config}",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from substations.store import SessionStore
+from grid.sessions import SessionStore
 
 
 class SubstationCollector(Collector):
@@ -27,7 +27,12 @@ class SubstationCollector(Collector):
             family.add_metric(name, value)
             return family
 
-        yield gauge("substation_load_watts", "Sum of active sessions' power.", snap.load_w)
+        yield gauge("substation_load_watts", "Sum of active sessions' allocated power.",
+                    snap.load_w)
+        yield gauge("substation_requested_watts", "Sum of active sessions' maximum power.",
+                    snap.max_sum_w)
+        yield gauge("substation_minimum_watts", "Sum of active sessions' minimum power "
+                    "(admission needs it to fit in the capacity).", snap.min_sum_w)
         yield gauge("substation_capacity_watts", "Configured capacity.", snap.capacity_w)
         yield gauge("substation_utilization_ratio", "Load / capacity.",
                     snap.load_w / snap.capacity_w if snap.capacity_w else 0.0)
@@ -39,6 +44,11 @@ class SubstationCollector(Collector):
         yield admissions
         ended = CounterMetricFamily("substation_sessions_ended", "Sessions ended, by reason.",
                                     labels=["substation", "reason"])
-        for reason in ("expired", "deleted"):
+        for reason in ("expired", "charged", "deleted", "abandoned"):
             ended.add_metric([*name, reason], snap.counters[reason])
         yield ended
+        energy = CounterMetricFamily("substation_energy_delivered_joules",
+                                     "Energy delivered to cars, charging and ended sessions.",
+                                     labels=["substation"])
+        energy.add_metric(name, snap.energy_wms / 1000)  # W*ms -> J
+        yield energy

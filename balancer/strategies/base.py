@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from balancer.view import GridView
+from balancer.ranking import GridView
 
 
 @dataclass(frozen=True)

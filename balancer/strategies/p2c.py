@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
+from balancer.ranking import GridView
 from balancer.strategies.base import Choice, PolledSource, by_polled_utilization, describe_age
-from balancer.view import GridView
 
 NAME = "p2c"
 

@@ -3,8 +3,8 @@ between polls every decision sees the same minimum, which is what causes herding
 
 from __future__ import annotations
 
+from balancer.ranking import GridView
 from balancer.strategies.base import Choice, PolledSource, by_polled_utilization, describe_age
-from balancer.view import GridView
 
 NAME = "polled"
 

@@ -3,8 +3,8 @@ choose.lua) so workers and balancers don't all start at the same substation."""
 
 from __future__ import annotations
 
+from balancer.ranking import GridView
 from balancer.strategies.base import Choice
-from balancer.view import GridView
 
 NAME = "round-robin"
 

@@ -29,6 +29,7 @@ class Grid:
     redis: RedisServer
     subs: dict[str, GunicornService]
     balancer: GunicornService
+    balancers: list[GunicornService] = field(default_factory=list)  # balancer first
     http: requests.Session = field(default_factory=lambda: _pooled_session())
 
     def charge(self, vehicle_id: str = "EV-1", url: str | None = None, **fields: Any):
@@ -56,6 +57,7 @@ def grid_factory(redis_factory, service_factory, tmp_path) -> Iterator[Callable[
     grids: list[Grid] = []
 
     def make(capacities: dict[str, float] | None = None, duration_s: float = DURATION_S,
+             n_balancers: int = 1, substation_env: dict[str, dict[str, str]] | None = None,
              **balancer_env: str) -> Grid:
         redis = redis_factory("redis-grid", appendfsync="everysec")
         capacities = capacities or CAPACITIES_KW
@@ -67,13 +69,17 @@ def grid_factory(redis_factory, service_factory, tmp_path) -> Iterator[Callable[
         subs = {name: service_factory(
             name, "substations.app:create_app()",
             {"SUBSTATION_NAME": name, "CAPACITY_KW": str(cap),
-             "CHARGE_DURATION_S": str(duration_s), "REDIS_URL": redis.url},
+             "CHARGE_DURATION_S": str(duration_s), "REDIS_URL": redis.url,
+             "REAP_INTERVAL_S": "0.1", **(substation_env or {}).get(name, {})},
             wait=False, port=ports[name]) for name, cap in capacities.items()}
-        balancer = service_factory("balancer", "balancer.app:create_app()", env, wait=False)
-        everything = [*subs.values(), balancer]
+        balancers = [service_factory(f"balancer{i}" if i else "balancer",
+                                     "balancer.app:create_app()", env, wait=False)
+                     for i in range(n_balancers)]
+        balancer = balancers[0]
+        everything = [*subs.values(), *balancers]
         with ThreadPoolExecutor(len(everything)) as pool:
             list(pool.map(lambda svc: svc.wait_healthy(), everything))
-        grid = Grid(redis, subs, balancer)
+        grid = Grid(redis, subs, balancer, balancers)
         grids.append(grid)
         return grid
 
@@ -81,7 +87,7 @@ def grid_factory(redis_factory, service_factory, tmp_path) -> Iterator[Callable[
     # SIGKILL of each process group: nothing to keep, and a graceful Gunicorn stop costs
     # seconds per service (service_factory then finds them gone).
     for grid in grids:
-        for svc in [*grid.subs.values(), grid.balancer]:
+        for svc in [*grid.subs.values(), *grid.balancers]:
             svc.kill()
 
 

@@ -23,17 +23,18 @@ def _redis_ms(grid) -> int:
 
 def test_sessions_expire_on_time(grid):
     url = grid.subs["substation3"].url
-    first = grid.charge("EV-short", url=url, power_kw=50, duration_s=1.5)
+    first = grid.charge("EV-short", url=url, power_kw=50, duration_s=1.5, allow_reduced=False)
     assert first.status_code == 200, first.text
     end_ms = _ms(first.json()["ends_at"])
     status = grid.sub_status("substation3")
     assert status["load_kw"] == 50 and status["active_sessions"] == 1
-    refused = grid.charge("EV-wait", url=url, power_kw=10)
+    refused = grid.charge("EV-wait", url=url, power_kw=10, allow_reduced=False)
     assert refused.status_code == 503
     assert refused.json()["retry_after"] == int(refused.headers["Retry-After"]) in (1, 2)
 
-    # Nothing reaps in the background: the next admission itself must not count the expired one.
-    admitted = wait_until(lambda: (r := grid.charge("EV-next", url=url, power_kw=50))
+    # The admission itself never counts an expired session (nor does the reaper tick).
+    admitted = wait_until(lambda: (r := grid.charge("EV-next", url=url, power_kw=50,
+                                                    allow_reduced=False))
                           .status_code == 200 and r, timeout=5, interval=0.05,
                           message="admission once the first session ended")
     started_ms = _ms(grid.sub_status("substation3")["sessions"][0]["started_at"])
@@ -41,7 +42,7 @@ def test_sessions_expire_on_time(grid):
     assert started_ms - end_ms < 1500  # and promptly after it ended
     assert admitted.json()["load_kw"] == 50
     status = grid.sub_status("substation3")
-    assert status["ended"] == {"expired": 1, "deleted": 0}
+    assert status["ended"] == {"expired": 1, "charged": 0, "deleted": 0, "abandoned": 0}
     assert [s["vehicle_id"] for s in status["sessions"]] == ["EV-next"]
 
 
@@ -64,21 +65,23 @@ def test_short_session_disappears_from_every_view(grid):
 
 def test_early_end_frees_capacity_at_once(grid):
     url = grid.subs["substation3"].url
-    sessions = [grid.charge(f"EV-{i}", url=url, power_kw=25) for i in range(2)]
+    sessions = [grid.charge(f"EV-{i}", url=url, power_kw=25, allow_reduced=False)
+                for i in range(2)]
     assert [r.status_code for r in sessions] == [200, 200]
-    assert grid.charge("EV-x", url=url, power_kw=25).status_code == 503
+    assert grid.charge("EV-x", url=url, power_kw=25, allow_reduced=False).status_code == 503
     ended = grid.http.delete(f"{grid.balancer.url}/sessions/{sessions[0].json()['session_id']}",
                              timeout=5)
     assert ended.status_code == 200, ended.text
     assert ended.json()["substation"] == "substation3" and ended.json()["load_kw"] == 25
-    again = grid.charge("EV-x", url=url, power_kw=25)
+    again = grid.charge("EV-x", url=url, power_kw=25, allow_reduced=False)
     assert again.status_code == 200 and again.json()["load_kw"] == 50
 
 
 def test_concurrent_admissions_at_one_substation_never_overshoot(grid):
     url = grid.subs["substation3"].url
     with ThreadPoolExecutor(16) as pool:
-        codes = list(pool.map(lambda i: grid.charge(f"EV-{i}", url=url).status_code, range(40)))
+        codes = list(pool.map(lambda i: grid.charge(f"EV-{i}", url=url, allow_reduced=False)
+                              .status_code, range(40)))
     assert codes.count(200) == 6 and codes.count(503) == 34  # floor(50 / 7.4) = 6
     status = grid.sub_status("substation3")
     assert status["load_kw"] == pytest.approx(44.4)
@@ -102,6 +105,15 @@ BAD_REQUESTS = [
     ('{"vehicle_id": "EV", "duration_s": "long"}', "application/json"),
     ('{"vehicle_id": "EV", "duration_s": 0}', "application/json"),
     ('{"vehicle_id": "EV", "duration_s": 1e9}', "application/json"),
+    ('{"vehicle_id": "EV", "power_kw": 1e999}', "application/json"),
+    ('{"vehicle_id": "EV", "power_kw": 7, "min_power_kw": 8}', "application/json"),
+    ('{"vehicle_id": "EV", "min_power_kw": -1}', "application/json"),
+    ('{"vehicle_id": "EV", "energy_kwh": Infinity}', "application/json"),
+    ('{"vehicle_id": "EV", "energy_kwh": 0}', "application/json"),
+    ('{"vehicle_id": "EV", "wait": "true", "power_kw": 400}', "application/json"),
+    ('{"vehicle_id": "EV", "allow_reduced": 0}', "application/json"),
+    ('{"vehicle_id": "EV", "power": 7}', "application/json"),
+    ('{"vehicle_id": "EV", "power_kw": 100000000000000000000000000}', "application/json"),
 ]
 
 
@@ -115,7 +127,7 @@ def test_bad_input_is_400_and_reaches_no_substation(grid):
     huge = grid.http.post(grid.balancer.url + "/charge", data="x" * 10_000, timeout=5)
     assert huge.status_code == 413 and "error" in huge.json()
     status = grid.status()
-    assert status["recent"] == []
+    assert status["recent"] == [] and status["queue"] == {"length": 0, "waiting": []}
     assert all(s["routed_total"] == 0 and s["load_kw"] == 0 for s in status["substations"])
     for name in grid.subs:
         assert grid.sub_status(name)["admissions"] == {"admitted": 0, "refused": 0, "late": 0}
@@ -129,7 +141,7 @@ def _samples(text: str) -> dict[tuple[str, tuple], float]:
 def test_metrics_match_the_state(grid):
     for i in range(3):
         assert grid.charge(f"EV-{i}", power_kw=10).status_code == 200
-    assert grid.charge("EV-big", power_kw=400).status_code == 503
+    assert grid.charge("EV-big", power_kw=400, allow_reduced=False).status_code == 503
     sub = _samples(grid.http.get(grid.subs["substation1"].url + "/metrics", timeout=5).text)
     label = (("substation", "substation1"),)
     assert sub[("substation_load_watts", label)] == 10_000  # 3 x 10 kW spread: 1 each

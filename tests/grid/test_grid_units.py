@@ -9,17 +9,17 @@ import pytest
 
 from balancer.config import parse_substations
 from balancer.poller import parse_utilization
+from balancer.ranking import GridView, SubstationView
 from balancer.router import retry_after
 from balancer.strategies.base import by_polled_utilization
 from balancer.strategies.least_utilization import LeastUtilization
 from balancer.strategies.p2c import p2c_order
 from balancer.strategies.round_robin import rotate
 from balancer.upstream import ADMITTED, ERROR, REFUSED, Attempt, classify
-from balancer.view import GridView, SubstationView
 from common.settings import ConfigError
 from common.web import ApiError
-from substations.validation import ChargeRequest, parse_charge
-from substations.wire import iso_from_ms, new_session_id, substation_of
+from grid.validation import ChargeRequest, parse_charge
+from grid.wire import iso_from_ms, new_session_id, substation_of
 
 BAD_BODIES = [
     ({}, "vehicle_id"),
@@ -32,8 +32,8 @@ BAD_BODIES = [
     ({"vehicle_id": "EV", "power_kw": "7.4"}, "number"),
     ({"vehicle_id": "EV", "power_kw": True}, "number"),
     ({"vehicle_id": "EV", "power_kw": [7]}, "number"),
-    ({"vehicle_id": "EV", "power_kw": math.nan}, "number"),
-    ({"vehicle_id": "EV", "power_kw": math.inf}, "number"),
+    ({"vehicle_id": "EV", "power_kw": math.nan}, "finite"),
+    ({"vehicle_id": "EV", "power_kw": math.inf}, "finite"),
     ({"vehicle_id": "EV", "power_kw": 0}, "positive"),
     ({"vehicle_id": "EV", "power_kw": -7.4}, "positive"),
     ({"vehicle_id": "EV", "power_kw": 1000.5}, "absurd"),
@@ -43,6 +43,23 @@ BAD_BODIES = [
     ({"vehicle_id": "EV", "duration_s": 0}, "positive"),
     ({"vehicle_id": "EV", "duration_s": -1}, "positive"),
     ({"vehicle_id": "EV", "duration_s": 86401}, "absurd"),
+    ({"vehicle_id": "EV", "power_kw": 10**400}, "absurd"),
+    ({"vehicle_id": "EV", "power_kw": 1e308}, "absurd"),
+    ({"vehicle_id": "EV", "min_power_kw": 0}, "positive"),
+    ({"vehicle_id": "EV", "min_power_kw": -1.4}, "positive"),
+    ({"vehicle_id": "EV", "min_power_kw": math.nan}, "finite"),
+    ({"vehicle_id": "EV", "min_power_kw": "1.4"}, "number"),
+    ({"vehicle_id": "EV", "power_kw": 7, "min_power_kw": 7.5}, "above power_kw"),
+    ({"vehicle_id": "EV", "min_power_kw": 0.0001}, "1 W"),
+    ({"vehicle_id": "EV", "energy_kwh": 0}, "positive"),
+    ({"vehicle_id": "EV", "energy_kwh": -3}, "positive"),
+    ({"vehicle_id": "EV", "energy_kwh": math.inf}, "finite"),
+    ({"vehicle_id": "EV", "energy_kwh": 1e6}, "absurd"),
+    ({"vehicle_id": "EV", "energy_kwh": {}}, "number"),
+    ({"vehicle_id": "EV", "wait": "yes"}, "true or false"),
+    ({"vehicle_id": "EV", "wait": 1}, "true or false"),
+    ({"vehicle_id": "EV", "allow_reduced": None}, "true or false"),
+    ({"vehicle_id": "EV", "powerkw": 7}, "unknown field"),
 ]
 
 
@@ -55,11 +72,15 @@ def test_bad_charge_bodies_are_400(body, mentions):
 
 
 def test_good_charge_bodies_are_normalised():
-    assert parse_charge({"vehicle_id": "EV-1"}) == ChargeRequest("EV-1", 7400, None)
-    req = parse_charge({"vehicle_id": "x" * 64, "power_kw": 11, "duration_s": 90.5,
-                        "extra": "ignored"})
-    assert req == ChargeRequest("x" * 64, 11000, 90.5)
-    assert req.payload() == {"vehicle_id": "x" * 64, "power_kw": 11.0, "duration_s": 90.5}
+    assert parse_charge({"vehicle_id": "EV-1"}) == ChargeRequest("EV-1", 7400, None, 1400)
+    req = parse_charge({"vehicle_id": "x" * 64, "power_kw": 11, "duration_s": 90.5})
+    assert req == ChargeRequest("x" * 64, 11000, 90.5, 1400)
+    assert parse_charge({"vehicle_id": "EV", "power_kw": 1}).min_w == 1000  # asks for less
+    full = parse_charge({"vehicle_id": "EV", "power_kw": 11, "allow_reduced": False})
+    assert full.min_w == full.floor_w == 11000
+    target = parse_charge({"vehicle_id": "EV", "energy_kwh": 0.5, "min_power_kw": 3,
+                           "wait": True})
+    assert (target.energy_wms, target.min_w, target.wait) == (1_800_000_000, 3000, True)
     assert parse_charge({"vehicle_id": "EV", "power_kw": 1000}).power_w == 1_000_000
     assert parse_charge({"vehicle_id": "EV", "power_kw": None}).power_w == 7400
 

@@ -16,8 +16,8 @@ ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
 
 
 class KVCluster:
-    def __init__(self, tmp: Path, n: int, workers: int = 2):
-        self.tmp, self.n, self.workers = tmp, n, workers
+    def __init__(self, tmp: Path, n: int, workers: int = 2, env: dict[str, str] | None = None):
+        self.tmp, self.n, self.workers, self.extra_env = tmp, n, workers, env or {}
         self.ports = [free_port() for _ in range(n)]
         self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
         self.redis = [RedisServer(tmp / f"redis-node{i + 1}", name=f"redis-node{i + 1}")
@@ -27,7 +27,8 @@ class KVCluster:
     def _node(self, i: int) -> GunicornService:
         env = {"NODE_ID": str(i), "NODE_URLS": ",".join(self.urls),
                "REDIS_URL": self.redis[i].url, "CLUSTER_TOKEN": CLUSTER_TOKEN,
-               "ADMIN_TOKEN": ADMIN_TOKEN, "REPLICATION_BACKOFF_MAX_S": "0.5"}
+               "ADMIN_TOKEN": ADMIN_TOKEN, "REPLICATION_BACKOFF_MAX_S": "0.5",
+               **self.extra_env}
         return GunicornService(f"node{i + 1}", "nodes.app:create_app()", env,
                                port=self.ports[i], log_dir=self.tmp, workers=self.workers)
 
@@ -75,6 +76,30 @@ class KVCluster:
     def status(self, i: int) -> dict:
         return requests.get(f"{self.urls[i]}/status", timeout=5).json()
 
+    def items(self, i: int, prefix: str = "", limit: int = 1000) -> dict:
+        """Every key's winner, read with the paged listing."""
+        out, cursor = {}, None
+        while True:
+            params = {"prefix": prefix, "limit": limit, **({"cursor": cursor} if cursor else {})}
+            resp = requests.get(f"{self.urls[i]}/kv", params=params, timeout=10)
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            for item in body["items"]:
+                assert item["key"] not in out  # every key exactly once
+                out[item["key"]] = item["value"]
+            cursor = body["cursor"]
+            if cursor is None:
+                return out
+
+    def state(self, i: int) -> dict:
+        """Status plus the whole store (for tests only: /status no longer carries it)."""
+        return {**self.status(i), "store": self.items(i)}
+
+    def admin_sync(self, i: int, rebuild: bool = False) -> dict:
+        resp = requests.post(f"{self.urls[i]}/admin/sync", json={"rebuild": rebuild},
+                             headers=ADMIN, timeout=120)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
     def events(self, i: int) -> list[dict]:
         out, since = [], 0
         while True:
@@ -87,22 +112,23 @@ class KVCluster:
 
     def converged(self) -> bool:
         """Same clock and store everywhere, empty buffers and outboxes."""
-        states = [self.status(i) for i in range(self.n)]
+        states = [self.state(i) for i in range(self.n)]
         first = states[0]
         return all(s["vector_clock"] == first["vector_clock"] and s["store"] == first["store"]
-                   and not s["buffer"] and not any(s["outbox"].values()) for s in states)
+                   and s["state"] == "serving" and not s["buffered"]
+                   and not any(s["outbox"].values()) for s in states)
 
     def wait_converged(self, timeout: float = 30) -> list[dict]:
         wait_until(self.converged, timeout=timeout, interval=0.1, message="convergence")
-        return [self.status(i) for i in range(self.n)]
+        return [self.state(i) for i in range(self.n)]
 
 
 @pytest.fixture
 def kv_cluster_factory(tmp_path: Path) -> Iterator:
     clusters: list[KVCluster] = []
 
-    def make(n: int = 3, workers: int = 2) -> KVCluster:
-        cluster = KVCluster(tmp_path / f"cluster{len(clusters)}", n, workers)
+    def make(n: int = 3, workers: int = 2, env: dict[str, str] | None = None) -> KVCluster:
+        cluster = KVCluster(tmp_path / f"cluster{len(clusters)}", n, workers, env)
         clusters.append(cluster)
         return cluster.start()
 

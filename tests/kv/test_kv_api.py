@@ -43,7 +43,7 @@ def test_status_and_events_log(kv3) -> None:
     assert {e["kind"] for e in local} == {"local"}
     page = requests.get(f"{kv3.urls[1]}/events", params={"since": 2, "limit": 2}).json()
     assert [e["seq"] for e in page["events"]] == [3, 4] and page["next"] == 4
-    status = kv3.status(1)
+    status = kv3.state(1)
     assert status["store"] == {f"k{i}": i for i in range(5)}
     assert status["vector_clock"] == [5, 0, 0]
     assert set(status["outbox"]) == {"0", "2"}
@@ -67,7 +67,7 @@ def test_links_admin_requires_token_and_pauses(kv3) -> None:
 
 
 def _state(kv3) -> list:
-    return [(s["vector_clock"], s["store"], s["buffer"]) for s in map(kv3.status, range(3))]
+    return [(s["vector_clock"], s["store"], s["buffer"]) for s in map(kv3.state, range(3))]
 
 
 BAD_PUTS = [
@@ -149,11 +149,11 @@ BAD_REPLICATIONS = [
                          ids=[b[0] for b in BAD_REPLICATIONS])
 def test_bad_replication_changes_nothing(kv3_shared, name, body, token, status) -> None:
     kv3 = kv3_shared
-    before = kv3.status(1)
+    before = kv3.state(1)
     resp = _replicate(kv3.urls[1], body, token)
     assert resp.status_code == status, resp.text
     assert "error" in resp.json()
-    after = kv3.status(1)
+    after = kv3.state(1)
     assert (after["vector_clock"], after["store"], after["buffer"]) == \
         (before["vector_clock"], before["store"], before["buffer"])
 

@@ -21,7 +21,7 @@ def test_seed_scenario_buffers_then_delivers_in_order(kv3) -> None:
 
     # node3 has y but not x: y must wait in the persisted buffer, visibly.
     def y_buffered():
-        st = kv3.status(2)
+        st = kv3.state(2)
         return st if [m["key"] for m in st["buffer"]] == ["y"] else None
 
     st = wait_until(y_buffered, timeout=1.5, message="y in node3's buffer")
@@ -136,4 +136,15 @@ def test_cli_keeps_context_in_session_file(kv3, tmp_path) -> None:
     bad = cli("--node", "http://127.0.0.1:9", "get", "cli-key")
     assert bad.returncode == 1 and "unreachable" in bad.stderr
     watch = cli("watch", "--count", "1")
-    assert watch.returncode == 0 and "node3 clock=" in watch.stdout
+    assert watch.returncode == 0 and "node3 serving clock=" in watch.stdout
+    listed = cli("--node", kv3.urls[0], "list", "--prefix", "cli-")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ['"cli-key" {"n": 1} [1, 0, 0]']
+
+
+def test_client_pages_through_every_key(kv3) -> None:
+    for i in range(7):
+        kv3.put(0, f"p{i}", i)
+    client = KVClient(kv3.urls[0])
+    assert [(it["key"], it["value"]) for it in client.items(limit=2)] == [
+        (f"p{i}", i) for i in range(7)]

@@ -181,4 +181,50 @@ def test_bad_configuration_is_reported_on_the_page(monkeypatch):
     at = page("grid")
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "Configuration error: SUBSTATIONS item 'nonsense' is not name=url"]
+        "Configuration error: SUBSTATIONS item 'nonsense' is not name=http://host:port"]
+
+
+@pytest.mark.parametrize("view", ["kv", "grid"])
+def test_without_prometheus_the_history_says_so_and_shows_live_values(panel_env, monkeypatch,
+                                                                      view):
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PROMETHEUS_URL", dead)
+    at = page(view)
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith(f"History unavailable: Prometheus at {dead} is not answering "
+                            "(connection refused)") for w in warnings), warnings
+    assert "History from Prometheus" not in texts(at)
+    monkeypatch.setenv("PROMETHEUS_URL", "off")
+    at = page(view)
+    assert any("PROMETHEUS_URL is off" in w.value for w in at.warning)
+
+
+def test_store_table_pages_and_searches_by_prefix(panel_env, kv_nodes, monkeypatch):
+    prefix = f"pager-{uuid.uuid4().hex[:6]}:"
+    wanted = {f"{prefix}{i}" for i in range(7)}
+    for key in sorted(wanted):
+        assert kv_nodes[0].put(key, 1)["key"] == key
+    monkeypatch.setenv("PANEL_PAGE_SIZE", "3")
+    at = page("kv")
+    at.text_input(key="store_prefix").set_value(prefix).run()
+    no_errors(at)
+
+    def node1_keys(a) -> list[str]:
+        frames = [df.value for df in a.dataframe if "key" in df.value.columns]
+        return frames[0]["key"].tolist() if frames else []
+
+    def node1_caption(a) -> str:  # the node columns come in order: node1's is first
+        return [c.value for c in a.caption if c.value.startswith("store")][0]
+
+    run_until(at, lambda a: len(node1_keys(a)) == 3)
+    assert f"prefix '{prefix}' · page 1" in node1_caption(at)
+    pages = [node1_keys(at)]
+    while "(last)" not in node1_caption(at) and len(pages) < 10:
+        at.button(key="store_next_node1").click().run()
+        pages.append(node1_keys(at))
+    assert len(pages) >= 3 and all(len(p) <= 3 for p in pages), pages
+    assert set().union(*pages) == wanted  # every key once, nothing else
+    assert sum(len(p) for p in pages) == len(wanted)
+    at.button(key="store_back_node1").click().run()
+    assert node1_keys(at) == pages[-2]

@@ -15,7 +15,8 @@ import pytest
 from common.procs import wait_until
 from common.settings import REPO_ROOT
 from panel import screenshots as browser
-from tests.conftest import require_tool
+
+pytestmark = pytest.mark.tool("chromium", "the panel's browser test drives the system's chromium")
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 CLOCK = re.compile(r"vector clock\s*\[(\d+), (\d+), (\d+)\]")
@@ -23,7 +24,6 @@ CLOCK = re.compile(r"vector clock\s*\[(\d+), (\d+), (\d+)\]")
 
 @pytest.fixture
 def page(panel_url):
-    require_tool(browser.CHROMIUM, "the panel's browser test drives Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

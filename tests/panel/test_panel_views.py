@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from common.settings import ConfigError
+from common.settings import ConfigError, parse_substations
 from panel.api import ApiError
-from panel.config import load_config, parse_substations
+from panel.config import load_config
 from panel.render import (
     format_clock,
     format_ms,
@@ -44,6 +44,7 @@ from panel.views_kv import (
     timeline_spec,
     waiting_for,
 )
+from stack.services import default_settings
 
 # node3 (NODE_ID 2) while y from node2 waits for node1's x: the seed scenario's key moment
 NODE3 = {
@@ -114,10 +115,25 @@ def test_config_reads_the_stack_environment(monkeypatch):
     assert (cfg.admin_token, cfg.refresh_s) == ("secret", 2.0)
 
 
-@pytest.mark.parametrize("bad", ["s1", "=http://x", "s1="])
+@pytest.mark.parametrize("bad", ["s1", "=http://x", "s1=", "s 1=http://x", "s1=ftp://x",
+                                 "s1=http://", "x" * 49 + "=http://x"])
 def test_malformed_substations_setting_is_a_config_error(bad):
-    with pytest.raises(ConfigError, match="name=url"):
+    with pytest.raises(ConfigError, match="name=http://host:port"):
         parse_substations([bad])
+
+
+def test_without_settings_the_panel_uses_the_stack_defaults(monkeypatch):
+    for key in ("NODE_URLS", "BALANCER_URL", "SUBSTATIONS", "PROMETHEUS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr("panel.config.load_dotenv", lambda: None)
+    cfg, defaults = load_config(), default_settings()
+    assert cfg.node_urls == defaults["NODE_URLS"].split(",")
+    assert cfg.node_urls[0] == "http://127.0.0.1:5001"
+    assert cfg.balancer_url == defaults["BALANCER_URL"] == "http://127.0.0.1:8080"
+    assert ",".join(f"{n}={u}" for n, u in cfg.substations) == defaults["SUBSTATIONS"]
+    assert cfg.prometheus_url == "http://127.0.0.1:9090"
+    monkeypatch.setenv("PROMETHEUS_URL", "off")
+    assert load_config().prometheus_url is None
 
 
 def test_refresh_below_half_a_second_is_refused(monkeypatch):

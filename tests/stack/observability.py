@@ -17,7 +17,8 @@ CONTRACT_METRICS = {
     "kv_duplicates_total",
     "substation_load_watts", "substation_capacity_watts", "substation_utilization_ratio",
     "substation_active_sessions", "substation_admissions_total",
-    "substation_sessions_ended_total",
+    "substation_sessions_ended_total", "substation_requested_watts", "substation_minimum_watts",
+    "substation_energy_delivered_joules_total", "balancer_queue_length",
     "balancer_routed_total", "balancer_decision_seconds", "balancer_upstream_healthy",
     "balancer_retries_total", "balancer_unroutable_total",
 }

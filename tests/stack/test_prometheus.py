@@ -12,17 +12,17 @@ import requests
 
 from common.procs import wait_until
 from stack.services import JOBS
-from tests.conftest import require_tool
 
 from .observability import concrete, panel_queries
 
 TIMEOUT = 5
+pytestmark = pytest.mark.tool("prometheus", "the dashboards' queries are checked against a real "
+                                            "Prometheus")
 
 
 @pytest.fixture(scope="module")
 def prom(stack) -> Iterator:
     """The session stack with Prometheus (scrape interval 1 s) started beside it."""
-    require_tool("prometheus", "the dashboards' queries are checked against a real Prometheus")
     panel = stack.procs.get("panel")
     if panel is None or not panel.running:  # every scraped target must be up, the panel too
         stack.start_service("panel")
@@ -53,9 +53,10 @@ def light_traffic(stack, round_: int) -> None:
 
 
 def refusal(stack) -> None:
-    """More power than any substation has: each refuses, the balancer answers 503."""
+    """Full power (the old rule) above any substation's capacity: each refuses, 503."""
     resp = requests.post(f"{stack.urls['balancer']}/charge", timeout=TIMEOUT,
-                         json={"vehicle_id": "EV-too-big", "power_kw": 500})
+                         json={"vehicle_id": "EV-too-big", "power_kw": 500,
+                               "allow_reduced": False})
     assert resp.status_code == 503, resp.text
 
 

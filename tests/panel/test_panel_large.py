@@ -1,0 +1,160 @@
+"""The panel at real data sizes, in headless Chromium against a private live stack that holds
+20,000+ keys and 20,000+ deliveries per node (written through the API), with a real Prometheus
+scraping it: both views render within 5 s, the store pages and searches by prefix, the timeline
+shows a window and switches to the aggregated view, and the history charts have data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from common.procs import wait_until
+from common.settings import REPO_ROOT
+from panel import screenshots as browser
+from panel.api import Prometheus
+from panel.history import GRID_CHARTS, KV_CHARTS, matrix_rows, query_for
+from panel.loadgen import put_keys
+from stack.local import LocalStack
+
+pytestmark = [
+    pytest.mark.tool("chromium", "the panel's browser test drives the system's chromium"),
+    pytest.mark.tool("prometheus", "the panel's history charts read a real Prometheus"),
+]
+N_KEYS = 20_500
+RENDER_S = 5.0
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+
+
+def keys_at(url: str) -> int:
+    status = requests.get(f"{url}/status", timeout=10).json()
+    keys = status.get("keys")
+    return keys if isinstance(keys, int) else len(status.get("store") or {})
+
+
+def buffered_write(stack: LocalStack) -> None:
+    """node1 → node3 slowed, so node2's write that follows node1's waits in node3's buffer."""
+    node1, node2, node3 = stack.node_urls
+    admin = {"X-Admin-Token": stack.admin_token}
+    requests.post(f"{node1}/admin/links", json={"peer": 2, "delay_ms": 1000}, headers=admin,
+                  timeout=5).raise_for_status()
+    try:
+        cause = requests.put(f"{node1}/kv/!cause", json={"value": 1}, timeout=5).json()
+        requests.get(f"{node2}/kv/!cause", timeout=10,
+                     params={"context": ",".join(map(str, cause["vector_clock"]))})
+        requests.put(f"{node2}/kv/!effect", json={"value": 2}, timeout=5).raise_for_status()
+        wait_until(lambda: requests.get(f"{node3}/kv/!effect", timeout=5).ok, timeout=20,
+                   message="node3 delivers the buffered write")
+    finally:
+        requests.post(f"{node1}/admin/links", json={"peer": 2, "delay_ms": 0}, headers=admin,
+                      timeout=5)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Iterator[LocalStack]:
+    stack = LocalStack(tmp_path_factory.mktemp("big-stack"), workers=2)
+    stack.start(panel=True, prometheus=True)
+    try:
+        assert put_keys(stack.node_urls, N_KEYS, threads=24) == N_KEYS
+        buffered_write(stack)
+        for url in stack.node_urls:
+            wait_until(lambda url=url: keys_at(url) >= N_KEYS, timeout=300, interval=1,
+                       message=f"{url} holds every key")
+        for i in range(20):  # a few sessions for the grid's charts
+            requests.post(f"{stack.urls['balancer']}/charge", timeout=10,
+                          json={"vehicle_id": f"EV-big-{i}", "power_kw": 7.4, "duration_s": 300})
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def page(big) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = browser.launch(p)
+        try:
+            tab = chromium.new_page(viewport=browser.VIEWPORT)
+            tab.set_default_timeout(30_000)
+            yield tab
+        finally:
+            chromium.close()
+
+
+def rendered_within(page, url: str, texts: list[str], charts: int) -> float:
+    """Seconds from navigation until every text and at least `charts` charts are on the page."""
+    started = time.monotonic()
+    page.goto(url, wait_until="domcontentloaded")
+    for text in texts:
+        page.get_by_text(text).first.wait_for(timeout=30_000)
+    page.wait_for_function(f"document.querySelectorAll('.vega-embed').length >= {charts}",
+                           timeout=30_000)
+    return time.monotonic() - started
+
+
+def test_kv_view_renders_a_big_store_and_log_within_5_s(big, page):
+    url = f"{big.urls['panel']}/?view=kv"
+    elapsed = rendered_within(page, url, ["vector clock", "latest deliveries — node1: #",
+                                          "page 1", "History from Prometheus"], charts=2)
+    text = browser.main_text(page)
+    assert "(100 deliveries" in text  # a window, not the whole log
+    assert text.count("20,5") >= 3, "every node's key count"
+    assert "Traceback" not in text
+    page.screenshot(path=str(ARTIFACTS / "panel-kv-large.png"))
+    assert elapsed < RENDER_S, f"KV view took {elapsed:.1f} s with {N_KEYS} keys"
+
+    # the dense window is drawn aggregated, with the buffered deliveries' waiting times
+    page.get_by_label("deliveries per node").click()
+    page.get_by_text("latest 10,000", exact=True).click()
+    page.get_by_text("(10,000 deliveries").first.wait_for()
+    page.get_by_text("Time waited in the buffer").first.wait_for()
+    # paging back through /events?since=
+    page.get_by_role("button", name="◀ older").click()
+    page.get_by_text("older deliveries — node1: #").first.wait_for()
+
+    # prefix search and paging of the store table
+    search = page.get_by_label("key prefix (store tables)")
+    search.fill("load:0199")
+    search.press("Enter")
+    page.get_by_text("load:019900", exact=True).first.wait_for(state="attached")
+    page.get_by_text("prefix 'load:0199' · page 1").first.wait_for()
+    page.get_by_role("button", name="▶").first.click()
+    page.get_by_text("prefix 'load:0199' · page 2").first.wait_for()
+    assert "Traceback" not in browser.main_text(page)
+
+
+def test_grid_view_renders_within_5_s_with_history(big, page):
+    url = f"{big.urls['panel']}/?view=grid"
+    elapsed = rendered_within(page, url, ["load / capacity", "History from Prometheus"],
+                              charts=3)
+    assert "Traceback" not in browser.main_text(page)
+    page.screenshot(path=str(ARTIFACTS / "panel-grid-large.png"))
+    assert elapsed < RENDER_S, f"grid view took {elapsed:.1f} s"
+
+
+def test_history_charts_have_data_from_the_real_prometheus(big):
+    prom = Prometheus(big.prometheus_url, timeout=5)
+
+    def rows(chart) -> list[dict]:
+        end = time.time()
+        data = prom.query_range(query_for(chart, 2), end - 300, end, 2)
+        assert isinstance(data, dict), data
+        return matrix_rows(data, chart.by)
+
+    put_rate, latency, buffered, outbox = KV_CHARTS
+    wait_until(lambda: any(r["value"] > 0 for r in rows(put_rate)), timeout=60, interval=1,
+               message="PUT rate history")
+    assert {r["series"] for r in rows(put_rate)} == {"node1", "node2", "node3"}
+    wait_until(lambda: rows(latency), timeout=60, interval=1, message="latency history")
+    assert {r["series"] for r in rows(buffered)} == {"node1", "node2", "node3"}
+    assert {r["series"] for r in rows(outbox)} == {"node1", "node2", "node3"}
+    load, utilisation, sessions, _queue = GRID_CHARTS
+    wait_until(lambda: any(r["value"] > 0 for r in rows(load)), timeout=60, interval=1,
+               message="load history")
+    assert {r["series"] for r in rows(utilisation)} == {"substation1", "substation2",
+                                                        "substation3"}
+    assert any(r["value"] > 0 for r in rows(sessions))
