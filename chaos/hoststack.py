@@ -35,7 +35,10 @@ class HostsStack:
                     "GRIDCLOCK_DATA_DIR": str(self.data_dir), "GRIDCLOCK_NETNS_PREFIX": prefix,
                     "GRIDCLOCK_NETNS_SUBNET": subnet, "NO_COLOR": "1",
                     "CLUSTER_TOKEN": secrets.token_urlsafe(18),
-                    "ADMIN_TOKEN": secrets.token_urlsafe(18), **tunables}
+                    "ADMIN_TOKEN": secrets.token_urlsafe(18),
+                    # Services' temp files (e.g. metrics dirs of a SIGKILLed Gunicorn) stay in
+                    # the workdir, which goes at the end.
+                    "TMPDIR": str(workdir / "tmp"), **tunables}
         self.proc: subprocess.Popen | None = None
         self.rows: dict[str, dict] = {}
         self.owns_prefix = False
@@ -46,7 +49,7 @@ class HostsStack:
                             "up-hosts` or `make chaos`, or leftovers: `make down-hosts`); set "
                             "GRIDCLOCK_NETNS_PREFIX and GRIDCLOCK_NETNS_SUBNET for a second one")
         self.owns_prefix = True
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "up-hosts.log", "wb")  # noqa: SIM115 - child keeps it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stack", "up-hosts", "--without", ",".join(LEFT_OUT)],

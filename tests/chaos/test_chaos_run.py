@@ -74,7 +74,8 @@ def test_make_chaos_short_run_is_valid_and_leaves_nothing(tmp_path: Path):
     counts = verdict["counts"]
     assert counts["kv_writes_acked"] > 50 and counts["kv_reads_ok"] > 50
     assert counts["charges_admitted"] > 10
-    assert counts["delivery_events_checked"] >= 3 * counts["kv_writes_acked"]
+    # every write is in its origin's log at least; anti-entropy may skip overwritten versions
+    assert counts["delivery_events_checked"] >= counts["kv_writes_acked"]
     assert sum(counts["faults"].values()) >= 4 and "disk-loss" not in counts["faults"]
     history = [json.loads(line) for line in (report / "history.jsonl").read_text().splitlines()]
     faults = [e for e in history if e["process"] == "nemesis" and e["f"] == "fault"]

@@ -89,7 +89,8 @@ def hosts_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env.update(GRIDCLOCK_NETNS_PREFIX=prefix, GRIDCLOCK_NETNS_SUBNET=subnet,
                GRIDCLOCK_DATA_DIR=str(tmp_path / "data"), GRIDCLOCK_RUN_DIR=str(tmp_path / "run"),
                CLUSTER_TOKEN="test-cluster-token", ADMIN_TOKEN="test-admin-token",
-               WEB_CONCURRENCY="1", NO_COLOR="1")
+               WEB_CONCURRENCY="1", NO_COLOR="1", TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()  # what a SIGKILLed service leaves there goes with tmp_path
     try:
         yield env
     finally:  # whatever happened, nothing of ours stays
