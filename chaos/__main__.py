@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -32,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--seeds", type=int, default=10)
             p.add_argument("--first-seed", type=int, default=100)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the hosts stack is stopped and the report still written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     why = netns.missing_requirements()
     if why:
         print(f"make chaos: {why}", file=sys.stderr)
         return 2
+    from chaos.hoststack import StackBusy
     from chaos.nemesis import KINDS
     from chaos.run import DiskLossUnsupported, run, summary
 
@@ -56,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         except DiskLossUnsupported as exc:
             print(f"make chaos: {exc}", file=sys.stderr)
             return 3
+        except StackBusy as exc:
+            print(f"make chaos: {exc}", file=sys.stderr)
+            return 2
         print(summary(report, verdict), flush=True)
         rows.append((seed, verdict, report))
     if args.command == "soak":

@@ -98,12 +98,14 @@ def collect(node_urls: dict[str, str], sub_urls: dict[str, str], keys: set[str],
     final["events"] = {}
     final["store"] = {}
     for name, url in node_urls.items():
+        store_keys = final["status"].get(name, {}).get("store")  # older /status lists them
+        keys_here = keys | (set(store_keys) if isinstance(store_keys, dict) else set())
         try:
             final["events"][name] = events(url)
-            all_keys = keys | listed_keys(url)
+            all_keys = keys_here | listed_keys(url)
         except requests.RequestException:
             final["events"][name] = []
-            all_keys = keys
+            all_keys = keys_here
         store = {}
         for key in sorted(all_keys):
             try:

@@ -14,9 +14,15 @@ from pathlib import Path
 from common.procs import Abort, wait_until
 from common.settings import REPO_ROOT
 from stack import control, netns
+from stack.health import http_ok
 from stack.supervisor import process_infos
+from stack.up import _stop_with_parent  # SIGTERM up-hosts (it cleans up) if we die
 
 LEFT_OUT = ("panel", "prometheus")  # nothing to check there; spare the two cores
+
+
+class StackBusy(RuntimeError):
+    """Namespaces with our prefix exist already: someone else's; never touch them."""
 
 
 class HostsStack:
@@ -29,17 +35,26 @@ class HostsStack:
                     "GRIDCLOCK_DATA_DIR": str(self.data_dir), "GRIDCLOCK_NETNS_PREFIX": prefix,
                     "GRIDCLOCK_NETNS_SUBNET": subnet, "NO_COLOR": "1",
                     "CLUSTER_TOKEN": secrets.token_urlsafe(18),
-                    "ADMIN_TOKEN": secrets.token_urlsafe(18), **tunables}
+                    "ADMIN_TOKEN": secrets.token_urlsafe(18),
+                    # Services' temp files (e.g. metrics dirs of a SIGKILLed Gunicorn) stay in
+                    # the workdir, which goes at the end.
+                    "TMPDIR": str(workdir / "tmp"), **tunables}
         self.proc: subprocess.Popen | None = None
         self.rows: dict[str, dict] = {}
+        self.owns_prefix = False
 
     def start(self, timeout: float = 150.0) -> HostsStack:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        if any(netns.leftovers(self.prefix).values()):
+            raise StackBusy(f"hosts named {self.prefix}* exist already (a running `make "
+                            "up-hosts` or `make chaos`, or leftovers: `make down-hosts`); set "
+                            "GRIDCLOCK_NETNS_PREFIX and GRIDCLOCK_NETNS_SUBNET for a second one")
+        self.owns_prefix = True
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "up-hosts.log", "wb")  # noqa: SIM115 - child keeps it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stack", "up-hosts", "--without", ",".join(LEFT_OUT)],
             cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_stop_with_parent)
         try:
             wait_until(self._all_healthy, timeout=timeout, interval=0.5,
                        message="every service of up-hosts healthy")
@@ -95,9 +110,20 @@ class HostsStack:
         with contextlib.suppress(control.ControlError):  # e.g. already running
             control.start(self.run_dir, name)
 
-    def healthy(self, name: str) -> bool:
-        rows = {row["name"]: row for row in control.status(self.run_dir)}
-        return rows[name]["health"] == "healthy"
+    def healthy(self, name: str, timeout: float = 2.0) -> bool:
+        """This one service answers (a loaded machine needs more than `make ps`' 0.5 s)."""
+        if self.pid(name) is None:
+            return False
+        url = self.rows[name]["url"]
+        if url.startswith("redis://"):
+            import redis
+
+            try:
+                return bool(redis.Redis.from_url(url, socket_timeout=timeout,
+                                                 socket_connect_timeout=timeout).ping())
+            except redis.RedisError:
+                return False
+        return http_ok(f"{url}/health", timeout)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -107,6 +133,8 @@ class HostsStack:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        if not self.owns_prefix:
+            return
         netns.destroy_prefix(self.prefix, grace_s=2.0)  # whatever a failure left behind
         wait_until(lambda: not any(netns.leftovers(self.prefix).values()), timeout=20,
                    interval=0.2, message=f"no {self.prefix}* left")

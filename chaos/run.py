@@ -16,7 +16,7 @@ import requests
 from chaos import final as final_state
 from chaos.checker import check
 from chaos.history import Recorder
-from chaos.hoststack import HostsStack
+from chaos.hoststack import HostsStack, StackBusy
 from chaos.nemesis import KINDS, Nemesis, schedule
 from chaos.report import plot, write_json
 from chaos.workload import COLD_KEYS, HOT_KEYS, Clients
@@ -58,7 +58,11 @@ def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: str 
     notes: list[str] = []
     try:
         say(f"chaos seed {seed}: starting the hosts stack ({prefix}*, {subnet})...")
-        stack.start()
+        try:
+            stack.start()
+        except StackBusy:
+            shutil.rmtree(report, ignore_errors=True)
+            raise
         kinds = faults
         wants_disk_loss = any(k.startswith("disk-loss") for k in kinds)
         if wants_disk_loss and disk_loss == "no":
@@ -80,7 +84,8 @@ def run(duration: float, seed: int, out_dir: Path | None = None, disk_loss: str 
             f"({', '.join(p.kind for p in plan)})")
         recorder = Recorder(report / "history.jsonl")
         clients = Clients(recorder, [stack.url(n) for n in NODES], stack.url("balancer"),
-                          seed, kv_clients, ev_clients)
+                          seed, kv_clients, ev_clients,
+                          {name: stack.url(name) for name in SUBSTATION_NAMES})
         nemesis = Nemesis(stack, recorder, plan)
         clients.start()
         nemesis.start()

@@ -24,6 +24,8 @@ from chaos.history import Recorder
 
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 3.5  # above the nodes' 2 s causal-context wait
+MONITOR_TIMEOUT_S = 1.0  # the balancer's own upstream timeout
+MONITOR_INTERVAL_S = 0.4
 HOT_KEYS = ("hot0", "hot1")
 COLD_KEYS = tuple(f"k{i}" for i in range(12))
 
@@ -45,15 +47,19 @@ def _outcome(exc: Exception) -> tuple[str, dict[str, Any]]:
 
 class Clients:
     def __init__(self, recorder: Recorder, node_urls: list[str], balancer_url: str,
-                 seed: int, kv_clients: int = 4, ev_clients: int = 3):
+                 seed: int, kv_clients: int = 4, ev_clients: int = 3,
+                 substation_urls: dict[str, str] | None = None):
         self.recorder = recorder
         self.node_urls = node_urls
         self.balancer_url = balancer_url
+        self.substation_urls = substation_urls or {}
         self.stop_event = threading.Event()
         self.threads = [threading.Thread(target=self._kv, args=(i, seed), daemon=True)
                         for i in range(kv_clients)]
         self.threads += [threading.Thread(target=self._ev, args=(i, seed), daemon=True)
                          for i in range(ev_clients)]
+        if self.substation_urls:
+            self.threads.append(threading.Thread(target=self._monitor, daemon=True))
 
     def start(self) -> None:
         for thread in self.threads:
@@ -127,6 +133,32 @@ class Clients:
             return _merge(context, data["vector_clock"])
         self.recorder.record(process, "fail", "get", {"status": resp.status_code, **data})
         return context
+
+    # -- the monitor: is each substation reachable and answering, seen from outside? -------
+    def _monitor(self) -> None:
+        """Probe every substation's /health twice a second (process `mon`), so the checker can
+        tell a refusal while a substation was up from one while it was too slow to answer,
+        without trusting the balancer's own view of health."""
+        http = requests.Session()
+        while not self.stop_event.is_set():
+            for name, url in self.substation_urls.items():
+                self.recorder.record("mon", "invoke", "probe", {"substation": name})
+                try:
+                    ok = http.get(f"{url}/health", timeout=MONITOR_TIMEOUT_S).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                self.recorder.record("mon", "ok" if ok else "fail", "probe", {"substation": name})
+            # What the balancer believes (for explaining a report, never for judging it).
+            self.recorder.record("mon", "invoke", "balancer-view", {})
+            try:
+                subs = http.get(f"{self.balancer_url}/status",
+                                timeout=MONITOR_TIMEOUT_S).json()["substations"]
+                self.recorder.record("mon", "ok", "balancer-view", {
+                    "healthy": {s["name"]: s["healthy"] for s in subs},
+                    "load_kw": {s["name"]: s["load_kw"] for s in subs}})
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                self.recorder.record("mon", "fail", "balancer-view", {"error": str(exc)[:200]})
+            self.stop_event.wait(MONITOR_INTERVAL_S)
 
     # -- EV drivers ------------------------------------------------------------------------
     def _ev(self, i: int, seed: int) -> None:

@@ -98,7 +98,10 @@ class Network:
 
     def create(self, names: dict[str, str]) -> None:
         """Make the bridge, the namespaces, their links and /etc/netns/NS/hosts (`names` maps
-        every service name to its host). Half-made state is removed when a step fails."""
+        every service name to its host). Half-made state is removed when a step fails; if
+        anything with the prefix exists already it is someone else's: refuse, touch nothing."""
+        if any(leftovers(self.prefix).values()):
+            raise NetnsError(f"objects named {self.prefix}* exist already")
         try:
             self._create(names)
         except BaseException:

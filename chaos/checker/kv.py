@@ -231,7 +231,8 @@ def _shown(res: dict) -> str:
     return json.dumps([s["version"] for s in res.get("siblings", [])])
 
 
-def check_convergence(final: dict[str, Any]) -> list[Violation]:
+def check_convergence(final: dict[str, Any],
+                      acked: dict[WriteId, Op] | None = None) -> list[Violation]:
     """Same clock, same siblings and winner for every key, empty buffers and outboxes."""
     violations = []
     nodes = final["nodes"]
@@ -267,9 +268,12 @@ def check_convergence(final: dict[str, Any]) -> list[Violation]:
                            int(s["origin"])) for s in entry.get("siblings", []))
             shapes[name] = json.dumps([json.dumps(entry.get("value"), sort_keys=True), sibs])
         if len(set(shapes.values())) > 1:
+            wids = {write_id(clock(s["version"]), int(s["origin"]))
+                    for name in nodes for s in ((stores.get(name) or {}).get(key) or {}).get(
+                        "siblings", [])}
             violations.append({"kind": "divergent-key", "key": key,
                                "detail": f"key {key!r} differs between nodes: {shapes}",
-                               "ops": []})
+                               "ops": _ops(acked or {}, sorted(wids))})
     return violations
 
 
@@ -278,7 +282,7 @@ def check(ops: list[Op], faults: list[Fault], final: dict[str, Any]) -> tuple[li
     seen = seen_by(final)
     lost = lost_to_disk_loss(acked, faults, final["nodes"], seen)
     violations = (check_delivery_logs(final, acked) + check_presence(final, acked, lost)
-                  + check_sessions(ops, lost) + check_convergence(final))
+                  + check_sessions(ops, lost) + check_convergence(final, acked))
     kv_ops = [op for op in ops if op.f in ("get", "put")]
     counts = {
         "kv_writes_acked": len(acked),

@@ -61,6 +61,10 @@ class History:
             result["allocated_kw"] = allocated
         return self.op(process, "charge", args, "ok", result)
 
+    def probe(self, substation: str, ok: bool = True) -> History:
+        return self.op("mon", "probe", {"substation": substation}, "ok" if ok else "fail",
+                       {"substation": substation})
+
     def end(self, process: str, session_id: str, ok: bool = True) -> History:
         return self.op(process, "end", {"session_id": session_id}, "ok" if ok else "fail",
                        {"status": 200 if ok else 404})

@@ -180,8 +180,11 @@ def test_finds_every_kind_of_divergence():
     final["status"]["node1"]["outbox"] = {"2": 4}
     final["store"]["node3"]["a"]["siblings"].append({"value": "x", "version": [0, 0, 0],
                                                      "origin": 1})
-    assert kinds(check(clean_history().entries, final)) == [
-        "divergent-clocks", "divergent-key", "not-drained", "not-drained"]
+    verdict = check(clean_history().entries, final)
+    assert kinds(verdict) == ["divergent-clocks", "divergent-key", "not-drained", "not-drained"]
+    divergent = next(v for v in verdict["violations"] if v["kind"] == "divergent-key")
+    assert divergent["key"] == "a" and {op["value"] for op in divergent["ops"]} == {"kv0-1",
+                                                                                   "kv2-1"}
     final = clean_final()
     final["status"]["node2"] = {"error": "connection refused"}
     assert kinds(check(clean_history().entries, final)) == ["unreachable-at-end"]
@@ -230,6 +233,38 @@ def test_finds_a_refusal_while_a_substation_had_room():
     assert verdict["counts"]["refusals_judged"] == 1
 
 
+def test_a_refusal_while_the_substation_with_room_did_not_answer_the_monitor_is_excused():
+    def history(answered: bool) -> History:
+        h = History()
+        h.charge("ev0", 25.0, "substation1", ends_in=5)  # 5 kW left there
+        h.probe("substation2").probe("substation1")
+        h.charge("ev1", 7.4, None, ends_in=0, refused=True)  # substation2 had 20 kW free
+        h.probe("substation2", ok=answered).probe("substation1")
+        h.at(h.t + 0.5).probe("substation2")
+        return h
+
+    assert kinds(check(history(answered=True).entries, grid_final())) == ["refused-with-room"]
+    verdict = check(history(answered=False).entries, grid_final())
+    assert kinds(verdict) == [] and verdict["counts"]["substation_probes"] == 5
+
+
+def test_an_unknown_admission_may_take_effect_when_the_fault_blocking_it_heals():
+    """Seed 103's false alarm: a request timed out (3.5 s) while the grid Redis was paused;
+    the substation admitted it when Redis resumed at 5 s, so with a 4 s duration it may hold
+    power until 5 + 5 (balancer deadlines) + 4 s, long after `client timeout + duration`."""
+    h = History()
+    h.charge("ev0", 25.0, "substation1", ends_in=30)  # 5 kW left
+    h.charge("ev1", 11.0, "substation2", ends_in=30)  # 9 kW left
+    h.at(0.1).op("ev2", "charge", {"vehicle_id": "EV-x", "power_kw": 11.0, "duration_s": 4},
+                 "info", {"error": "ReadTimeout"}, took=3.5)
+    h.fault(1, "pause", 0.05, 5.0, target="redis-grid", grid=True)
+    h.at(12.0).charge("ev1", 7.4, None, ends_in=0, refused=True)
+    verdict = check(h.entries, grid_final())
+    assert kinds(verdict) == [] and verdict["counts"]["refusals_judged"] == 1
+    h.at(16.0).charge("ev1", 7.4, None, ends_in=0, refused=True)  # by now it surely ended
+    assert kinds(check(h.entries, grid_final())) == ["refused-with-room"]
+
+
 def test_a_refusal_when_full_or_near_a_grid_fault_is_not_a_violation():
     h = History()
     h.charge("ev0", 22.0, "substation1", ends_in=5)
@@ -243,6 +278,43 @@ def test_a_refusal_when_full_or_near_a_grid_fault_is_not_a_violation():
     h.at(1.0).charge("ev1", 7.4, None, ends_in=0, refused=True)
     verdict = check(h.entries, grid_final())
     assert kinds(verdict) == [] and verdict["counts"]["refusals_judged"] == 0
+
+
+def test_finds_a_session_held_for_a_refused_driver_or_admitted_twice():
+    h = History()
+    h.charge("ev0", 11.0, "substation1", ends_in=30, session="substation1.aaaa")
+    h.charge("ev1", 22.0, None, ends_in=0, refused=True)  # truly no room: 19 and 20 kW free
+    h.op("ev2", "charge", {"vehicle_id": "EV-unknown", "power_kw": 7.4}, "info",
+         {"error": "ReadTimeout"})
+    final = grid_final()
+    final["substations"]["substation1"]["sessions"] = [
+        {"session_id": "substation1.aaaa", "vehicle_id": h.entries[0]["value"]["vehicle_id"]},
+        {"session_id": "substation1.cccc", "vehicle_id": "EV-unknown"}]
+    verdict = check(h.entries, final)
+    assert kinds(verdict) == [] and verdict["counts"]["final_sessions_matched"] == 2
+    final["substations"]["substation2"]["sessions"] = [
+        {"session_id": "substation2.bbbb", "vehicle_id": h.entries[2]["value"]["vehicle_id"]},
+        {"session_id": "substation2.dddd", "vehicle_id": h.entries[0]["value"]["vehicle_id"]}]
+    verdict = check(h.entries, final)
+    assert kinds(verdict) == ["double-admission", "phantom-session"]
+    assert {v["substation"] for v in verdict["violations"]} == {"substation2"}
+
+
+def test_finds_load_no_driver_can_hold_and_names_the_timed_out_request():
+    """The CI seed's finding: the balancer timed out on substation1, told the car 503, and
+    substation1 had admitted it anyway: 22 kW held for nobody until the session expired."""
+    h = History()
+    h.charge("ev0", 11.0, "substation1", ends_in=30)
+    h.op("ev1", "charge", {"vehicle_id": "EV-p", "power_kw": 22.0, "duration_s": 6}, "fail",
+         {"status": 503, "error": "no substation has room",
+          "detail": "lowest live utilisation with room; skipped substation1 timeout",
+          "tried": ["substation1"]})
+    h.op("mon", "balancer-view", {}, "ok", {"load_kw": {"substation1": 11.0, "substation2": 0}})
+    assert kinds(check(h.entries, grid_final())) == []
+    h.op("mon", "balancer-view", {}, "ok", {"load_kw": {"substation1": 33.0, "substation2": 0}})
+    verdict = check(h.entries, grid_final())
+    assert kinds(verdict) == ["phantom-load"]
+    assert indexes(verdict["violations"][0]) == {2, 6}
 
 
 # -- properties --------------------------------------------------------------------------------

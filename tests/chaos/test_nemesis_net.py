@@ -17,8 +17,8 @@ from chaos.nemesis import Nemesis, Planned
 from stack import netns
 
 from ..conftest import IN_CI, require_tool
+from ..stack.netns_names import fresh_network
 
-PREFIX, SUBNET = "gn-", "10.211.203.0/24"
 HOSTS = ("node1", "node2", "node3")
 PORT = 7000
 
@@ -88,7 +88,7 @@ def net(tmp_path: Path) -> Iterator[netns.Network]:
         if IN_CI:
             pytest.fail(why)
         pytest.skip(why)
-    network = netns.Network(PREFIX, SUBNET, HOSTS)
+    network = netns.Network(*fresh_network("n"), HOSTS)
     servers = []
     try:
         network.create({h: h for h in HOSTS})
@@ -101,7 +101,7 @@ def net(tmp_path: Path) -> Iterator[netns.Network]:
             server.kill()
             server.wait(5)
         network.destroy()
-        assert not any(netns.leftovers(PREFIX).values())
+        assert not any(netns.leftovers(network.prefix).values())
 
 
 def udp_reaches(network: netns.Network, src: str, dst: str) -> bool:

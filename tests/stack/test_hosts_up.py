@@ -25,11 +25,10 @@ from common.settings import REPO_ROOT
 from stack import netns
 
 from ..conftest import IN_CI, require_tool
+from .netns_names import fresh_network
 
 pytestmark = pytest.mark.slow
 
-PREFIX, SUBNET = "gt-", "10.211.201.0/24"
-OTHER_PREFIX = "gu-"
 
 
 def require_root() -> None:
@@ -85,17 +84,17 @@ class UpHosts:
 @pytest.fixture
 def hosts_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     require_root()
-    if not gone(PREFIX):
-        pytest.fail(f"leftovers named {PREFIX}* before the test: {netns.leftovers(PREFIX)}")
+    prefix, subnet = fresh_network("t")
     env = {key: value for key, value in os.environ.items() if not key.startswith("GRIDCLOCK_")}
-    env.update(GRIDCLOCK_NETNS_PREFIX=PREFIX, GRIDCLOCK_NETNS_SUBNET=SUBNET,
+    env.update(GRIDCLOCK_NETNS_PREFIX=prefix, GRIDCLOCK_NETNS_SUBNET=subnet,
                GRIDCLOCK_DATA_DIR=str(tmp_path / "data"), GRIDCLOCK_RUN_DIR=str(tmp_path / "run"),
                CLUSTER_TOKEN="test-cluster-token", ADMIN_TOKEN="test-admin-token",
-               WEB_CONCURRENCY="1", NO_COLOR="1")
+               WEB_CONCURRENCY="1", NO_COLOR="1", TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()  # what a SIGKILLed service leaves there goes with tmp_path
     try:
         yield env
     finally:  # whatever happened, nothing of ours stays
-        netns.destroy_prefix(PREFIX, grace_s=2.0)
+        netns.destroy_prefix(prefix, grace_s=2.0)
 
 
 def netns_of(pid: int) -> str:
@@ -103,6 +102,8 @@ def netns_of(pid: int) -> str:
 
 
 def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm(hosts_env):
+    PREFIX = hosts_env["GRIDCLOCK_NETNS_PREFIX"]
+    net = hosts_env["GRIDCLOCK_NETNS_SUBNET"].rsplit(".", 1)[0] + "."
     up = UpHosts(hosts_env)
     try:
         up.wait_up()
@@ -110,7 +111,7 @@ def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm
         assert all(row["state"] == "RUNNING" and row["health"] == "healthy"
                    for row in rows.values()), rows
         for name, row in rows.items():
-            assert row["address"].startswith("10.211.201.") and row["address"] in row["url"]
+            assert row["address"].startswith(net) and row["address"] in row["url"]
             assert netns_of(row["pid"]) == f"{PREFIX}{row['host']}", name
         assert rows["redis-node1"]["host"] == "node1"
         assert rows["redis-node1"]["address"] == rows["node1"]["address"]
@@ -168,7 +169,7 @@ def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm
         started = time.monotonic()
         up.proc.send_signal(signal.SIGTERM)
         up.proc.wait(30)
-        wait_until(lambda: gone(PREFIX), timeout=15, interval=0.2, message="no gt-* left")
+        wait_until(lambda: gone(PREFIX), timeout=15, interval=0.2, message=f"no {PREFIX}* left")
         assert time.monotonic() - started < 20
         assert up.proc.returncode == 0, up.output
         assert not Path(f"/etc/netns/{PREFIX}node1").exists()
@@ -179,6 +180,8 @@ def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm
 
 
 def test_a_sigkilled_runner_leaves_nothing_and_down_hosts_removes_leftovers(hosts_env):
+    PREFIX = hosts_env["GRIDCLOCK_NETNS_PREFIX"]
+    OTHER_PREFIX, _ = fresh_network("u")
     up = UpHosts(hosts_env, without="panel,prometheus")
     try:
         up.wait_up()
@@ -186,7 +189,7 @@ def test_a_sigkilled_runner_leaves_nothing_and_down_hosts_removes_leftovers(host
         up.proc.kill()  # the runner only: supervisord and the reaper must clean up
         up.proc.wait(10)
         wait_until(lambda: gone(PREFIX), timeout=30, interval=0.25,
-                   message="the reaper removed every gt-* object")
+                   message=f"the reaper removed every {PREFIX}* object")
 
         def all_dead() -> bool:
             return not [pid for pid in pids if Path(f"/proc/{pid}").exists()
