@@ -34,7 +34,13 @@ def _environment(env: dict[str, str]) -> str:
     return ",".join(f'{key}="{_value(value)}"' for key, value in env.items())
 
 
-def _program(svc: Service, log_dir: Path) -> str:
+def _program(svc: Service, run_dir: Path) -> str:
+    log_dir = run_dir / "logs"
+    env = dict(svc.env)
+    if svc.kind == GUNICORN:
+        # Its multiprocess metrics inside the run dir, not a temp dir that a SIGKILLed (or
+        # `make kill`ed) master would leave behind; gunicorn_conf empties it at every start.
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(run_dir / "metrics" / svc.name)
     lines = [
         f"[program:{svc.name}]",
         f"command={_value(shlex.join(svc.argv))}",
@@ -54,8 +60,8 @@ def _program(svc: Service, log_dir: Path) -> str:
         "stdout_logfile_backups=1",
         "stdout_events_enabled=true",
     ]
-    if svc.env:
-        lines.append(f"environment={_environment(svc.env)}")
+    if env:
+        lines.append(f"environment={_environment(env)}")
     return "\n".join(lines)
 
 
@@ -83,7 +89,7 @@ def supervisord_conf(svcs: list[Service], run_dir: Path, color: bool = False) ->
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         f"[supervisorctl]\nserverurl=unix://{_value(str(sock))}",
         f"[group:{GROUP}]\nprograms={','.join(svc.name for svc in svcs)}\npriority=100",
-        *(_program(svc, log_dir) for svc in svcs),
+        *(_program(svc, run_dir) for svc in svcs),
         # Lowest priority: stopped last, so it still prints the others' shutdown messages.
         "\n".join([
             "[eventlistener:logprefix]",

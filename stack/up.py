@@ -183,7 +183,7 @@ class Runner:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         env = {key: value for key, value in os.environ.items()
-               if key != "PROMETHEUS_MULTIPROC_DIR"}  # each Gunicorn master makes its own
+               if key != "PROMETHEUS_MULTIPROC_DIR"}  # each service has its own (supervisor.py)
         # supervisord writes to our stdout, and so does the log listener through /dev/stdout
         # (a second open file): on a regular file only O_APPEND keeps them from overwriting.
         with contextlib.suppress(OSError, ValueError):

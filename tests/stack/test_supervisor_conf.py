@@ -9,7 +9,7 @@ from supervisor.datatypes import RestartUnconditionally
 from supervisor.options import ServerOptions
 
 from stack.logprefix import Prefixer, parse_header
-from stack.services import SPEC_PORTS, Layout, services
+from stack.services import GUNICORN, SPEC_PORTS, Layout, services
 from stack.supervisor import GROUP, supervisord_conf
 
 
@@ -32,7 +32,10 @@ def test_every_service_is_a_supervised_program_with_its_exact_command_and_env(tm
     for svc in services(layout):
         program = programs[svc.name]
         assert shlex.split(program.command) == list(svc.argv)
-        assert (program.environment or {}) == svc.env
+        env = dict(program.environment or {})
+        if svc.kind == GUNICORN:  # metrics in the run dir, never a leaked temp dir
+            assert env.pop("PROMETHEUS_MULTIPROC_DIR") == str(tmp_path / "metrics" / svc.name)
+        assert env == svc.env
         assert program.autorestart is RestartUnconditionally
         assert program.stopasgroup and program.killasgroup
         assert program.startsecs <= 1
