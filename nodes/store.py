@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 
 import redis
 from redis.commands.core import Script
 
+from common import lua
 from nodes import vclock
 from nodes.config import NodeConfig
 
@@ -29,8 +29,9 @@ AE_WAKE, AE_DUE = "kv:ae:wake", "kv:ae:due"
 LOG_VALUE_MAX = 64 * 1024  # larger values appear in /events as null: the log stays small
 STATUS_BUFFER_MAX = 100  # /status shows the oldest waiting messages only
 DIGEST_BUCKETS = 64
-_SCRIPTS = ("local_write", "receive", "ack", "events", "sync_delta", "sync_leaves", "sync_apply",
-            "hello", "meta_begin", "meta_note", "meta_finish", "digest_rebuild", "needsync_clear")
+# Scripts that change the store get the shared helpers of _lib.lua prepended; the others not.
+_WITH_LIB = ("local_write", "receive", "sync_delta", "sync_apply", "hello", "meta_finish",
+             "digest_rebuild")
 _NO_LIB = ("ack", "events", "sync_leaves", "meta_begin", "meta_note", "needsync_clear")
 
 
@@ -56,14 +57,9 @@ def sync_key(peer: int) -> str:
 
 
 def load_scripts(client: redis.Redis) -> dict[str, Script]:
-    """The node's scripts; those that change the store get the shared helpers of _lib.lua."""
-    folder = resources.files("nodes") / "lua"
-    lib = (folder / "_lib.lua").read_text()
-    out = {}
-    for name in _SCRIPTS:
-        text = (folder / f"{name}.lua").read_text()
-        out[name] = client.register_script(text if name in _NO_LIB else lib + text)
-    return out
+    """The node's scripts, through the one loader (common/lua.py)."""
+    return {**lua.load_scripts(client, "nodes", *_WITH_LIB, prelude="_lib"),
+            **lua.load_scripts(client, "nodes", *_NO_LIB)}
 
 
 def _log_value(value_json: str) -> str:

@@ -99,3 +99,36 @@ local function apply_version(key, version, value, origin)
   return true
 end
 
+-- The delivery rule (Birman-Schiper-Stephenson), the one place it is written in Lua (its pure
+-- reference is nodes/vclock.py): a message m from node j (1-based) is deliverable at clock vc
+-- exactly when m.vc[j] == vc[j] + 1 and m.vc[k] <= vc[k] for every k ~= j.
+local function deliverable(m, j, vc, n)
+  if m.vc[j] ~= vc[j] + 1 then return false end
+  for k = 1, n do
+    if k ~= j and m.vc[k] > vc[k] then return false end
+  end
+  return true
+end
+
+-- Deliver buffered messages until a full pass delivers nothing: each delivery may unblock any
+-- origin. The buffer is keyed "j:counter", so origin j's only candidate is vc[j] + 1.
+-- deliver(m, j) applies m and advances vc.
+local function drain_buffer(vc, n, deliver)
+  local progress = true
+  while progress do
+    progress = false
+    for j = 1, n do
+      local field = (j - 1) .. ':' .. (vc[j] + 1)
+      local mraw = redis.call('HGET', 'kv:buffer', field)
+      if mraw then
+        local m = cjson.decode(mraw)
+        if deliverable(m, j, vc, n) then
+          redis.call('HDEL', 'kv:buffer', field)
+          redis.call('ZREM', 'kv:bufq', field)
+          deliver(m, j)
+          progress = true
+        end
+      end
+    end
+  end
+end

@@ -13,14 +13,6 @@ local vc = load_vc(n)
 local now = now_ms()
 local changed = false
 
-local function deliverable(m, j)
-  if m.vc[j] ~= vc[j] + 1 then return false end
-  for k = 1, n do
-    if k ~= j and m.vc[k] > vc[k] then return false end
-  end
-  return true
-end
-
 local delivered = {}
 local function deliver(m, j)
   for k = 1, n do if m.vc[k] > vc[k] then vc[k] = m.vc[k] end end
@@ -32,27 +24,6 @@ local function deliver(m, j)
   changed = true
 end
 
--- Each delivery may unblock messages from any origin: loop until a full pass delivers nothing.
-local function drain()
-  local progress = true
-  while progress do
-    progress = false
-    for j = 1, n do
-      local field = (j - 1) .. ':' .. (vc[j] + 1)
-      local mraw = redis.call('HGET', 'kv:buffer', field)
-      if mraw then
-        local m = cjson.decode(mraw)
-        if deliverable(m, j) then
-          redis.call('HDEL', 'kv:buffer', field)
-          redis.call('ZREM', 'kv:bufq', field)
-          deliver(m, j)
-          progress = true
-        end
-      end
-    end
-  end
-end
-
 local duplicates, stored, acked, refused = 0, 0, 0, 0
 for i = 5, #ARGV do
   local m = cjson.decode(ARGV[i])
@@ -61,9 +32,9 @@ for i = 5, #ARGV do
   m.origin, m.at = from - 1, now
   if c <= vc[from] then
     duplicates = duplicates + 1
-  elseif deliverable(m, from) then
+  elseif deliverable(m, from, vc, n) then
     deliver(m, from)
-    drain()
+    drain_buffer(vc, n, deliver)
   elseif redis.call('HEXISTS', 'kv:buffer', field) == 0 then
     if redis.call('HLEN', 'kv:buffer') >= buffer_max then
       refused = 1

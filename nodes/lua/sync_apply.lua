@@ -48,14 +48,6 @@ if mode == 'delta' then
   end
 end
 
-local function deliverable(m, j)
-  if m.vc[j] ~= vc[j] + 1 then return false end
-  for k = 1, n do
-    if k ~= j and m.vc[k] > vc[k] then return false end
-  end
-  return true
-end
-
 -- Buffered messages the merged state already covers are duplicates now.
 local dropped = 0
 if changed then
@@ -69,26 +61,14 @@ if changed then
   end
 end
 local delivered = 0
-local progress = changed
-while progress do
-  progress = false
-  for j = 1, n do
-    local field = (j - 1) .. ':' .. (vc[j] + 1)
-    local mraw = redis.call('HGET', 'kv:buffer', field)
-    if mraw then
-      local m = cjson.decode(mraw)
-      if deliverable(m, j) then
-        redis.call('HDEL', 'kv:buffer', field)
-        redis.call('ZREM', 'kv:bufq', field)
-        for k = 1, n do if m.vc[k] > vc[k] then vc[k] = m.vc[k] end end
-        apply_version(m.key, m.vc, m.value, j - 1)
-        log_append(j - 1, m.key, m.log_value or log_value(m.value), cjson.encode(m.vc),
-          'replicated', now - m.at, now)
-        delivered = delivered + 1
-        progress = true
-      end
-    end
-  end
+if changed then
+  drain_buffer(vc, n, function(m, j)
+    for k = 1, n do if m.vc[k] > vc[k] then vc[k] = m.vc[k] end end
+    apply_version(m.key, m.vc, m.value, j - 1)
+    log_append(j - 1, m.key, m.log_value or log_value(m.value), cjson.encode(m.vc),
+      'replicated', now - m.at, now)
+    delivered = delivered + 1
+  end)
 end
 local nrepaired = 0
 for _ in pairs(repaired) do nrepaired = nrepaired + 1 end
