@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from common.procs import wait_until
 from grid.keys import substation_keys
 from tests.grid.conftest import CAPACITIES_KW
 
@@ -138,6 +139,10 @@ def test_least_utilization_balances_where_a_stale_polled_view_herds(grid_factory
     assert [r.status_code for r in responses] == [200] * 24  # retries still place everyone
     spread, utils = _spread(grid)
     assert spread >= 0.5, utils  # herded onto the stale minimum
+    # Each worker journals its decisions (counts and record, one Lua call) in the background
+    # after answering; /status waits only for its own worker's: wait for all 24 records.
+    wait_until(lambda: sum(d["strategy"] == "polled" for d in grid.status()["recent"]) >= 24,
+               timeout=10, message="every worker's decisions journalled")
     status = grid.status()
     routed = {s["name"]: s["routed"]["refused"] for s in status["substations"]}
     # Requests were sent to a full substation while another had room.
