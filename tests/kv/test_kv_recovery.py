@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,13 +79,14 @@ def _writer(kv, node: int, stop: threading.Event, acks: list) -> None:
     i = 0
     with requests.Session() as http:
         while not stop.is_set():
+            sent = time.monotonic()
             try:
                 resp = http.put(f"{kv.urls[node]}/kv/w{node}-{i % 20}", json={"value": i},
                                 timeout=5)
             except requests.RequestException:
                 resp = None
             if resp is not None and resp.status_code == 200:
-                acks.append(resp.json())
+                acks.append({**resp.json(), "sent": sent})
             i += 1
 
 
@@ -107,13 +109,15 @@ def test_disk_loss_under_concurrent_writes_to_all_three(kv3) -> None:
     with writers(kv3) as acks:
         wait_until(lambda: min(map(len, acks.values())) >= 40, timeout=30, message="writes")
         kv3.redis[1].kill()
-        lost_at = len(acks[1])
+        # A reply can still arrive after the kill for a write the old Redis committed before it
+        # died: what separates the two incarnations is when the request was sent.
+        killed_at = time.monotonic()
         _empty_dir(kv3.redis[1].data_dir)
         kv3.restart_redis(1)
-        wait_until(lambda: len(acks[1]) >= lost_at + 30, timeout=40,
+        wait_until(lambda: sum(a["sent"] > killed_at for a in acks[1]) >= 30, timeout=40,
                    message="node2 acknowledging writes again")
-    before_loss = acks[1][:lost_at]
-    after_loss = acks[1][lost_at:]
+    before_loss = [a for a in acks[1] if a["sent"] < killed_at]
+    after_loss = [a for a in acks[1] if a["sent"] > killed_at]
     assert min(a["version"][1] for a in after_loss) > RECOVERY_SKIP
     states = kv3.wait_converged(timeout=60)
     _check_no_reuse(kv3, acks)
