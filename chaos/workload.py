@@ -90,17 +90,25 @@ class Clients:
                 context = self._get(http, process, args, context)
             self.stop_event.wait(rng.uniform(0.0, 0.05))
 
+    def _call(self, process, op: str, args: dict[str, Any], method, url: str, read_only=False,
+              **kwargs) -> requests.Response | None:
+        """Record the invocation, send it; a request that raised is recorded as its outcome
+        (a read that may have happened is still a failure: it changed nothing) and gives None."""
+        self.recorder.record(process, "invoke", op, args)
+        try:
+            return method(url, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), **kwargs)
+        except requests.RequestException as exc:
+            type_, value = _outcome(exc)
+            self.recorder.record(process, "fail" if read_only else type_, op, value)
+            return None
+
     def _put(self, http, process, args, context):
-        self.recorder.record(process, "invoke", "put", args)
         body: dict[str, Any] = {"value": args["value"]}
         if context is not None:
             body["context"] = context
-        try:
-            resp = http.put(f"{self.node_urls[args['node']]}/kv/{args['key']}", json=body,
-                            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        except requests.RequestException as exc:
-            type_, value = _outcome(exc)
-            self.recorder.record(process, type_, "put", value)
+        resp = self._call(process, "put", args, http.put,
+                          f"{self.node_urls[args['node']]}/kv/{args['key']}", json=body)
+        if resp is None:
             return context
         data = _json(resp)
         if resp.status_code == 200:
@@ -115,14 +123,11 @@ class Clients:
         return context
 
     def _get(self, http, process, args, context):
-        self.recorder.record(process, "invoke", "get", args)
         params = {"context": ",".join(map(str, context))} if context is not None else None
-        try:
-            resp = http.get(f"{self.node_urls[args['node']]}/kv/{args['key']}", params=params,
-                            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        except requests.RequestException as exc:
-            type_, value = _outcome(exc)
-            self.recorder.record(process, "fail" if type_ == "info" else type_, "get", value)
+        resp = self._call(process, "get", args, http.get,
+                          f"{self.node_urls[args['node']]}/kv/{args['key']}", read_only=True,
+                          params=params)
+        if resp is None:
             return context
         data = _json(resp)
         if resp.status_code in (200, 404) and "vector_clock" in data:
@@ -180,13 +185,9 @@ class Clients:
             self.stop_event.wait(rng.uniform(0.05, 0.25))
 
     def _charge(self, http, process, args) -> str | None:
-        self.recorder.record(process, "invoke", "charge", args)
-        try:
-            resp = http.post(f"{self.balancer_url}/charge", json=args,
-                             timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        except requests.RequestException as exc:
-            type_, value = _outcome(exc)
-            self.recorder.record(process, type_, "charge", value)
+        resp = self._call(process, "charge", args, http.post, f"{self.balancer_url}/charge",
+                          json=args)
+        if resp is None:
             return None
         data = _json(resp)
         if resp.status_code == 200:
@@ -202,13 +203,9 @@ class Clients:
         return None
 
     def _end(self, http, process, session_id: str) -> None:
-        self.recorder.record(process, "invoke", "end", {"session_id": session_id})
-        try:
-            resp = http.delete(f"{self.balancer_url}/sessions/{session_id}",
-                               timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        except requests.RequestException as exc:
-            type_, value = _outcome(exc)
-            self.recorder.record(process, type_, "end", value)
+        resp = self._call(process, "end", {"session_id": session_id}, http.delete,
+                          f"{self.balancer_url}/sessions/{session_id}")
+        if resp is None:
             return
         type_ = "ok" if resp.status_code == 200 else (
             "fail" if resp.status_code < 500 else "info")

@@ -5,13 +5,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from importlib import resources
 
 import redis
 
-
-def _script(client: redis.Redis, name: str):
-    return client.register_script((resources.files("nodes") / "lua" / f"{name}.lua").read_text())
+from common import lua
 
 
 class RedisLock:
@@ -20,8 +17,8 @@ class RedisLock:
     def __init__(self, client: redis.Redis, key: str, ttl_ms: int = 5000, renew_s: float = 1.0):
         self.client, self.key, self.ttl_ms, self.renew_s = client, key, ttl_ms, renew_s
         self.token = f"{os.getpid()}:{uuid.uuid4().hex}"
-        self._renew = _script(client, "lock_renew")
-        self._release = _script(client, "lock_release")
+        scripts = lua.load_scripts(client, "nodes", "lock_renew", "lock_release")
+        self._renew, self._release = scripts["lock_renew"], scripts["lock_release"]
         self.renewed_at = -renew_s
 
     def hold(self, force: bool = False) -> bool:

@@ -22,7 +22,7 @@ import requests
 
 from nodes.config import RECOVERY_SKIP, NodeConfig
 from nodes.locks import RedisLock
-from nodes.store import NodeStore
+from nodes.store import NodeStore, connect
 from nodes.sync import SyncClient
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,7 @@ class Guard(threading.Thread):
     def __init__(self, cfg: NodeConfig, store: NodeStore, stop: threading.Event):
         super().__init__(name="guard", daemon=True)
         self.cfg, self.store, self.stop_event = cfg, store, stop
-        self.redis = redis.Redis.from_url(cfg.redis_url, decode_responses=True,
-                                          socket_timeout=10, health_check_interval=10)
+        self.redis = connect(cfg)
         self.lock = RedisLock(self.redis, "kv:guard-lock", 5000, 1.0)
         self.sync = SyncClient(cfg, store)
         self.http = requests.Session()

@@ -19,7 +19,7 @@ import requests
 from nodes.config import NodeConfig
 from nodes.locks import RedisLock
 from nodes.metrics import REPLICATION_BATCHES, REPLICATION_LATENCY
-from nodes.store import NodeStore, linkstate_key, outbox_key, wake_channel
+from nodes.store import NodeStore, connect, linkstate_key, outbox_key, wake_channel
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class PeerSender(threading.Thread):
                  stop: threading.Event):
         super().__init__(name=f"sender-{peer}", daemon=True)
         self.cfg, self.store, self.peer, self.stop_event = cfg, store, peer, stop
-        self.redis = redis.Redis.from_url(cfg.redis_url, decode_responses=True,
-                                          socket_timeout=10, health_check_interval=10)
+        self.redis = connect(cfg)
         # Subscribed only while this thread holds the peer's lock (see _wait_for_wake).
         self.wakeups = self.redis.pubsub(ignore_subscribe_messages=True)
         self.lock = RedisLock(self.redis, f"kv:sender-lock:{peer}", LOCK_TTL_MS, LOCK_RENEW_S)

@@ -29,10 +29,10 @@ AE_WAKE, AE_DUE = "kv:ae:wake", "kv:ae:due"
 LOG_VALUE_MAX = 64 * 1024  # larger values appear in /events as null: the log stays small
 STATUS_BUFFER_MAX = 100  # /status shows the oldest waiting messages only
 DIGEST_BUCKETS = 64
-# Scripts that change the store get the shared helpers of _lib.lua prepended; the others not.
-_WITH_LIB = ("local_write", "receive", "sync_delta", "sync_apply", "hello", "meta_finish",
-             "digest_rebuild")
-_NO_LIB = ("ack", "events", "sync_leaves", "meta_begin", "meta_note", "needsync_clear")
+# Scripts that touch the store get the shared helpers of _lib.lua prepended; the others not.
+_WITH_LIB = ("local_write", "receive", "sync_delta", "sync_leaves", "sync_apply", "hello",
+             "meta_finish", "digest_rebuild")
+_NO_LIB = ("ack", "events", "meta_begin", "meta_note", "needsync_clear")
 
 
 class NotServing(Exception):
@@ -100,11 +100,17 @@ class ApplyResult:
     delivered: int
 
 
+def connect(cfg: NodeConfig) -> redis.Redis:
+    """A client of the node's Redis, as every part of the node uses it (each background
+    thread holds its own, so a blocking wait never takes a request's connection)."""
+    return redis.Redis.from_url(cfg.redis_url, decode_responses=True, socket_timeout=10,
+                                health_check_interval=10)
+
+
 class NodeStore:
     def __init__(self, cfg: NodeConfig, client: redis.Redis | None = None):
         self.cfg = cfg
-        self.redis = client or redis.Redis.from_url(
-            cfg.redis_url, decode_responses=True, socket_timeout=10, health_check_interval=10)
+        self.redis = client or connect(cfg)
         self.scripts = load_scripts(self.redis)
         self._outboxes = [outbox_key(p) for p in cfg.peers]
         self._peer_args = [a for p in cfg.peers for a in (p, wake_channel(p))]

@@ -23,7 +23,7 @@ import requests
 from nodes.config import NodeConfig
 from nodes.locks import RedisLock
 from nodes.metrics import SYNC_BYTES, SYNC_EXCHANGES, SYNC_REPAIRS
-from nodes.store import AE_DUE, AE_WAKE, NodeStore
+from nodes.store import AE_DUE, AE_WAKE, NodeStore, connect
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,7 @@ class AntiEntropy(threading.Thread):
     def __init__(self, cfg: NodeConfig, store: NodeStore, stop: threading.Event):
         super().__init__(name="anti-entropy", daemon=True)
         self.cfg, self.store, self.stop_event = cfg, store, stop
-        self.redis = redis.Redis.from_url(cfg.redis_url, decode_responses=True,
-                                          socket_timeout=10, health_check_interval=10)
+        self.redis = connect(cfg)
         self.lock = RedisLock(self.redis, "kv:ae-lock", LOCK_TTL_MS, 1.0)
         self.client = SyncClient(cfg, store)
         self.wakeups = self.redis.pubsub(ignore_subscribe_messages=True)

@@ -15,6 +15,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common.settings import REPO_ROOT
@@ -45,6 +47,21 @@ def launch(playwright, executable: str | None = None):
     if executable is None:
         raise FileNotFoundError("chromium is not on PATH (apt-get install chromium)")
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def open_tab(timeout_ms: int) -> Iterator:
+    """A page in a fresh headless Chromium, closed (with the browser) on the way out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(timeout_ms)
+            yield page
+        finally:
+            browser.close()
 
 
 def open_view(page, panel_url: str, view: str, timeout_ms: int = 90_000) -> None:
@@ -126,30 +143,23 @@ def full_page_shot(page, path: Path, clip=None) -> None:
 
 def capture(panel_url: str, out_dir: Path) -> list[Path]:
     """Drive the panel and write panel-kv.png and panel-grid.png into out_dir."""
-    from playwright.sync_api import sync_playwright
-
     out_dir.mkdir(parents=True, exist_ok=True)
     kv_png, grid_png = out_dir / "panel-kv.png", out_dir / "panel-grid.png"
     timeline_png = out_dir / "panel-timeline.png"
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(120_000)  # a busy machine draws slowly; none of it is timed
-            open_view(page, panel_url, "kv", SLOW_MS)
-            play_demo(page, SLOW_MS)
-            wait_buffer_shown(page)
-            full_page_shot(page, kv_png)
-            wait_demo_delivered(page, SLOW_MS)
-            dense_timeline(page, timeout_ms=SLOW_MS)
-            timeline_shot(page, timeline_png)
-            open_view(page, panel_url, "grid", SLOW_MS)
-            for vehicles in (12, 18):
-                burst(page, vehicles, SLOW_MS)
-                page.wait_for_timeout(3000)  # let the utilisation history grow a few points
-            full_page_shot(page, grid_png)
-        finally:
-            browser.close()
+    # A busy machine draws slowly; none of it is timed.
+    with open_tab(SLOW_MS) as page:
+        open_view(page, panel_url, "kv", SLOW_MS)
+        play_demo(page, SLOW_MS)
+        wait_buffer_shown(page)
+        full_page_shot(page, kv_png)
+        wait_demo_delivered(page, SLOW_MS)
+        dense_timeline(page, timeout_ms=SLOW_MS)
+        timeline_shot(page, timeline_png)
+        open_view(page, panel_url, "grid", SLOW_MS)
+        for vehicles in (12, 18):
+            burst(page, vehicles, SLOW_MS)
+            page.wait_for_timeout(3000)  # let the utilisation history grow a few points
+        full_page_shot(page, grid_png)
     return [kv_png, timeline_png, grid_png]
 
 

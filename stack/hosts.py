@@ -21,9 +21,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
-from common.redis_bin import redis_server_path
 from common.settings import REPO_ROOT, ConfigError
 from stack import netns
 from stack.config import StackSettings, load_settings
@@ -33,12 +32,11 @@ from stack.services import (
     NODES,
     PROMETHEUS,
     REDIS,
-    SPEC_PORTS,
     Layout,
     Service,
     services,
 )
-from stack.up import Runner, say
+from stack.up import Runner, local_layout, say
 
 DEFAULT_SUBNET = "10.211.0.0/24"
 DEFAULT_PREFIX = "gc-"
@@ -87,22 +85,13 @@ def network_settings() -> tuple[str, str]:
 def plan(settings: StackSettings, prefix: str, subnet: str,
          without: tuple[str, ...] = ()) -> tuple[netns.Network, HostsLayout, list[Service]]:
     """The network, layout and services (argv wrapped in `ip netns exec`) of one hosts stack."""
-    base = Layout(ports=dict(SPEC_PORTS), cluster_token=settings.cluster_token,
-                  admin_token=settings.admin_token)
+    # The same layout as `make up` on the spec's ports, plus each service's host address.
+    base = local_layout(replace(settings, port_offset=0))
     names = [svc.name for svc in services(base) if svc.name not in without]
     network = netns.Network(prefix, subnet, hosts_for(names))
     addresses = {name: network.addresses[host_of(name)] for name in names}
-    layout = HostsLayout(
-        ports=dict(SPEC_PORTS),
-        cluster_token=settings.cluster_token,
-        admin_token=settings.admin_token,
-        data_dir=str(settings.data_dir),
-        prometheus_config=str(settings.run_dir / "prometheus.yml"),
-        tunables=settings.tunables,
-        redis_server=redis_server_path(),
-        prometheus=shutil.which("prometheus") or "prometheus",
-        addresses=addresses,
-    )
+    layout = HostsLayout(**{f.name: getattr(base, f.name) for f in fields(Layout)},
+                         addresses=addresses)
     svcs = [replace(svc, argv=netns.in_netns(network.netns(host_of(svc.name)), svc.argv))
             for svc in services(layout) if svc.name in names]
     return network, layout, svcs

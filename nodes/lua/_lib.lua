@@ -36,6 +36,15 @@ local function canon(sibs)
   return table.concat(parts, '\n')
 end
 
+-- Append key and its stored siblings JSON to out (a flat reply list), if the key is stored.
+local function append_stored(out, key)
+  local sib = redis.call('HGET', 'kv:store', key)
+  if sib then
+    out[#out + 1] = key
+    out[#out + 1] = sib
+  end
+end
+
 local function key_hash(key, canonical)
   return tonumber(string.sub(redis.sha1hex(key .. '\0' .. canonical), 1, 10), 16)
 end

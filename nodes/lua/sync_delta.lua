@@ -15,11 +15,7 @@ for j = 1, n do
   for _, key in ipairs(redis.call('ZRANGEBYSCORE', 'kv:idx:' .. (j - 1), '(' .. qvc[j], '+inf')) do
     if not seen[key] then
       seen[key] = true
-      local sib = redis.call('HGET', 'kv:store', key)
-      if sib then
-        out[#out + 1] = key
-        out[#out + 1] = sib
-      end
+      append_stored(out, key)
     end
   end
 end

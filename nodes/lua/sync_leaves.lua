@@ -4,11 +4,7 @@
 local out = {}
 for i = 1, #ARGV do
   for _, key in ipairs(redis.call('HKEYS', 'kv:dig:h:' .. ARGV[i])) do
-    local sib = redis.call('HGET', 'kv:store', key)
-    if sib then
-      out[#out + 1] = key
-      out[#out + 1] = sib
-    end
+    append_stored(out, key)
   end
 end
 return out

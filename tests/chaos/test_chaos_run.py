@@ -22,8 +22,7 @@ from common.procs import free_port
 from common.settings import REPO_ROOT
 from stack import netns
 
-from ..conftest import IN_CI, require_tool
-from ..stack.netns_names import fresh_network
+from ..stack.netns_hosts import fresh_network, require_root
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +30,6 @@ SEED, DURATION = 3, 45
 # 1. one slow 0.5 s active health probe ejects a serving substation (balancer/health.py);
 # 2. a substation that admits a car after the balancer's 1 s timeout holds it for nobody (or
 #    the car is admitted twice when the next substation takes it).
-
-
-def require_root() -> None:
-    require_tool("ip", "make chaos needs iproute2")
-    require_tool("nft", "make chaos needs nftables")
-    why = netns.missing_requirements()
-    if why:
-        if IN_CI:
-            pytest.fail(f"make chaos cannot run in CI: {why}")
-        pytest.skip(why)
 
 
 def run_chaos(out: Path, *args: str) -> subprocess.CompletedProcess:
@@ -61,7 +50,7 @@ def run_chaos(out: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.timeout(240)
 def test_make_chaos_short_run_is_valid_and_leaves_nothing(tmp_path: Path):
-    require_root()
+    require_root("make chaos")
     started = time.monotonic()
     result = run_chaos(tmp_path, "--duration", str(DURATION), "--seed", str(SEED),
                        "--no-disk-loss")
@@ -108,7 +97,7 @@ def test_a_node_that_loses_its_disk_loses_nothing_acknowledged_elsewhere(
     it is skipped with the reason: on a node without recovery, this seed's first disk loss
     leaves the node at clock [0,0,0] with every later message stuck in its buffer, and the
     checker reports hundreds of lost writes and divergence (see docs/chaos.md)."""
-    require_root()
+    require_root("make chaos")
     recovers, why = node_recovers_from_disk_loss(redis_server, service_factory)
     if not recovers:
         pytest.skip(why)

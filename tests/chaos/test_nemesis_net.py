@@ -17,7 +17,7 @@ from chaos.nemesis import Nemesis, Planned
 from stack import netns
 
 from ..conftest import IN_CI, require_tool
-from ..stack.netns_names import fresh_network
+from ..stack.netns_hosts import fresh_network
 
 HOSTS = ("node1", "node2", "node3")
 PORT = 7000

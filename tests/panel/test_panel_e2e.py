@@ -24,17 +24,9 @@ CLOCK = re.compile(r"vector clock\s*\[(\d+), (\d+), (\d+)\]")
 
 @pytest.fixture
 def page(panel_url):
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = browser.launch(p)
-        try:
-            tab = chromium.new_page(viewport=browser.VIEWPORT)
-            tab.set_default_timeout(30_000)
-            yield tab
-        finally:
-            chromium.close()
+    with browser.open_tab(30_000) as tab:
+        yield tab
 
 
 def main_text(page) -> str:

@@ -95,17 +95,9 @@ def big(tmp_path_factory) -> Iterator[LocalStack]:
 
 @pytest.fixture
 def page(big) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = browser.launch(p)
-        try:
-            tab = chromium.new_page(viewport=browser.VIEWPORT)
-            tab.set_default_timeout(30_000)
-            yield tab
-        finally:
-            chromium.close()
+    with browser.open_tab(30_000) as tab:
+        yield tab
 
 
 def render_seconds(page, url: str, header: str, texts: list[str], charts: int,

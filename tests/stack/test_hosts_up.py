@@ -6,13 +6,11 @@ subnet and name prefix (never those of a developer's running `make up-hosts`), d
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,66 +22,23 @@ from common.procs import wait_until
 from common.settings import REPO_ROOT
 from stack import netns
 
-from ..conftest import IN_CI, require_tool
-from .netns_names import fresh_network
+from .netns_hosts import fresh_network, require_root
+from .stack_run import StackRun
 
 pytestmark = pytest.mark.slow
-
-
-
-def require_root() -> None:
-    require_tool("ip", "make up-hosts needs iproute2")
-    require_tool("nft", "make up-hosts needs nftables")
-    why = netns.missing_requirements()
-    if why:
-        if IN_CI:
-            pytest.fail(f"make up-hosts cannot run in CI: {why}")
-        pytest.skip(why)
 
 
 def gone(prefix: str) -> bool:
     return not any(netns.leftovers(prefix).values())
 
 
-class UpHosts:
-    def __init__(self, env: dict[str, str], without: str = "panel"):
-        self.env = env
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stack", "up-hosts", "--without", without], cwd=REPO_ROOT,
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_up(self, timeout: float = 150) -> None:
-        def banner() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"up-hosts exited ({self.proc.returncode}):\n{self.output}")
-            return "GridClock is up on hosts" in self.output
-
-        wait_until(banner, timeout=timeout, interval=0.25, message="the up-hosts banner")
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "stack", *args], cwd=REPO_ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=60)
-
-    def ps(self) -> dict[str, dict]:
-        result = self.ctl("ps", "--json")
-        assert result.returncode == 0, result.stderr
-        return {row["name"]: row for row in json.loads(result.stdout)}
+def up_hosts(env: dict[str, str], without: str = "panel") -> StackRun:
+    return StackRun(env, ["up-hosts", "--without", without], "GridClock is up on hosts")
 
 
 @pytest.fixture
 def hosts_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    require_root()
+    require_root("make up-hosts")
     prefix, subnet = fresh_network("t")
     env = {key: value for key, value in os.environ.items() if not key.startswith("GRIDCLOCK_")}
     env.update(GRIDCLOCK_NETNS_PREFIX=prefix, GRIDCLOCK_NETNS_SUBNET=subnet,
@@ -104,7 +59,7 @@ def netns_of(pid: int) -> str:
 def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm(hosts_env):
     PREFIX = hosts_env["GRIDCLOCK_NETNS_PREFIX"]
     net = hosts_env["GRIDCLOCK_NETNS_SUBNET"].rsplit(".", 1)[0] + "."
-    up = UpHosts(hosts_env)
+    up = up_hosts(hosts_env)
     try:
         up.wait_up()
         rows = up.ps()
@@ -182,7 +137,7 @@ def test_up_hosts_runs_every_service_on_its_own_host_and_removes_them_on_sigterm
 def test_a_sigkilled_runner_leaves_nothing_and_down_hosts_removes_leftovers(hosts_env):
     PREFIX = hosts_env["GRIDCLOCK_NETNS_PREFIX"]
     OTHER_PREFIX, _ = fresh_network("u")
-    up = UpHosts(hosts_env, without="panel,prometheus")
+    up = up_hosts(hosts_env, without="panel,prometheus")
     try:
         up.wait_up()
         pids = [row["pid"] for row in up.ps().values()]

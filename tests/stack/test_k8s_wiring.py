@@ -24,7 +24,7 @@ from common.procs import Abort, Proc, wait_until
 from common.redis_bin import redis_server_path
 from stack import k8s
 
-from ..conftest import IN_CI, require_tool
+from .netns_hosts import require_root
 from .test_k8s import resources
 
 netns = pytest.importorskip("stack.netns", reason="the network-namespace hosts (stack/netns.py)")
@@ -34,16 +34,6 @@ pytestmark = pytest.mark.slow
 PREFIX, SUBNET = "gk-", "10.211.213.0/24"  # never those of `make up-hosts` or its tests
 N = 3
 GRID_PODS = ("redis-grid-0", "substation1-0", "substation2-0", "substation3-0", "balancer-0")
-
-
-def require_root() -> None:
-    require_tool("ip", "the wiring test runs pods on network namespaces (iproute2)")
-    require_tool("nft", "stack.netns cleans up nftables tables it may have made")
-    why = netns.missing_requirements()
-    if why:
-        if IN_CI:
-            pytest.fail(f"the k8s wiring test cannot run in CI: {why}")
-        pytest.skip(why)
 
 
 def localize(argv: list[str], data_dir: Path) -> list[str]:
@@ -109,7 +99,7 @@ class Pods:
 
 @pytest.fixture
 def cluster(tmp_path: Path):
-    require_root()
+    require_root("the k8s wiring test")
     tokens = {"CLUSTER_TOKEN": secrets.token_urlsafe(24),
               "ADMIN_TOKEN": secrets.token_urlsafe(24)}
     pods = Pods(tmp_path, [f"node-{i}" for i in range(N)] + list(GRID_PODS), tokens)

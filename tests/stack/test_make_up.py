@@ -8,14 +8,12 @@ no listener within 10 s, and the KV data survives a restart of the whole stack.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,8 @@ from common.procs import wait_until
 from common.settings import REPO_ROOT
 from stack.services import SPEC_PORTS
 from stack.up import port_busy
+
+from .stack_run import StackRun
 
 pytestmark = pytest.mark.slow
 
@@ -52,42 +52,11 @@ def session_pids(sid: int) -> set[int]:
     return pids
 
 
-class Up:
-    """One `python -m stack up` in its own session, its output collected line by line."""
+class Up(StackRun):
+    """`python -m stack up`, which stops on SIGTERM like Ctrl-C."""
 
     def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "stack", "up"], cwd=REPO_ROOT,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_up(self, timeout: float = 150) -> None:
-        def banner() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"make up exited ({self.proc.returncode}):\n{self.output}")
-            return "GridClock is up:" in self.output
-
-        wait_until(banner, timeout=timeout, interval=0.25, message="the URL banner")
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "stack", *args], cwd=REPO_ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=60)
-
-    def ps(self) -> dict[str, dict]:
-        result = self.ctl("ps", "--json")
-        assert result.returncode == 0, result.stderr
-        return {row["name"]: row for row in json.loads(result.stdout)}
+        super().__init__(env, ["up"], "GridClock is up:")
 
     def terminate(self) -> float:
         """SIGTERM like Ctrl-C would; seconds until no process of the session is left."""
