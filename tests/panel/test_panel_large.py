@@ -80,7 +80,8 @@ def big(tmp_path_factory) -> Iterator[LocalStack]:
     stack.services["panel"].env["PANEL_TIMEOUT_S"] = "10"
     stack.start(panel=True, prometheus=True)
     try:
-        assert put_keys(stack.node_urls, N_KEYS, threads=24) == N_KEYS
+        errors: list[str] = []
+        assert put_keys(stack.node_urls, N_KEYS, threads=24, errors=errors) == N_KEYS, errors
         buffered_write(stack)
         for url in stack.node_urls:
             wait_until(lambda url=url: keys_at(url) >= N_KEYS, timeout=300, interval=1,
