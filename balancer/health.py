@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
 from balancer import keys
 from balancer.upstream import Upstream, UpstreamError
+from common.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
 
-class HealthChecker:
+class HealthChecker(BackgroundLoop):
+    thread_name = "health-checker"
+
     def __init__(self, client: redis.Redis, upstream: Upstream, interval_s: float,
                  eject_after: int = 3):
         self.client, self.upstream, self.interval_s = client, upstream, interval_s
         self.eject_after = eject_after
         self.timeout_s = min(upstream.timeout_s, interval_s)
-        self._stop = threading.Event()
+        super().__init__()
         self._pool = ThreadPoolExecutor(max_workers=len(upstream.urls),
                                         thread_name_prefix="health")
         self._me = f"{os.getpid()}-{id(self)}"
@@ -73,13 +75,6 @@ class HealthChecker:
                 log.warning("substation %s is %s (active check)", name,
                             "healthy again" if ok else "unhealthy")
         return results
-
-    def start(self) -> HealthChecker:
-        threading.Thread(target=self._run, name="health-checker", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _run(self) -> None:
         ttl_ms = max(50, int(self.interval_s * 1000) - 20)

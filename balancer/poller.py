@@ -10,6 +10,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from balancer.upstream import Upstream
+from common.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,15 @@ def parse_utilization(text: str) -> float | None:
     return load / cap
 
 
-class Poller:
+class Poller(BackgroundLoop):
+    thread_name = "metrics-poller"
+
     def __init__(self, upstream: Upstream, interval_s: float, timeout_s: float = 1.0):
         self.upstream, self.interval_s, self.timeout_s = upstream, interval_s, timeout_s
         self._utils: dict[str, float] = {}
         self._polled_at: float | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        super().__init__()
 
     def snapshot(self) -> tuple[dict[str, float], float | None]:
         with self._lock:
@@ -54,13 +57,6 @@ class Poller:
         with self._lock:
             self._utils.update(fresh)
             self._polled_at = time.monotonic()
-
-    def start(self) -> Poller:
-        threading.Thread(target=self._run, name="metrics-poller", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import redis
 
+from common.background import BackgroundLoop
 from grid.keys import QUEUE, QUEUE_KEYS, QUEUE_LOCK, QUEUE_PLACED, QUEUE_REQUESTS, ROOM_CHANNEL
 from grid.scripts import grid_scripts
 from grid.wire import QUEUE_PREFIX
@@ -96,22 +96,17 @@ class CarQueue:
         return self._scripts["lock"](keys=[QUEUE_LOCK], args=[holder, LEASE_MS]) == 1
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
     """Admits queued cars in order. `place(queue_id, body)` tries to admit one car and
     returns the substation that took it, or None."""
+
+    thread_name = "queue-dispatcher"
 
     def __init__(self, client: redis.Redis, queue: CarQueue,
                  place: Callable[[str, bytes], str | None]):
         self.client, self.queue, self.place = client, queue, place
-        self._stop = threading.Event()
+        super().__init__()
         self._me = f"{os.getpid()}-{id(self)}"
-
-    def start(self) -> Dispatcher:
-        threading.Thread(target=self._run, name="queue-dispatcher", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def step(self) -> bool:
         """Try the head once; True when a car left the queue (so try the next at once)."""

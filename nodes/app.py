@@ -53,25 +53,22 @@ class ContextWaiters:
         clock = self.store.clock()
         if vclock.leq(context, clock):
             return
-        if not self.slots.acquire(blocking=False):
+        if self.slots.acquire(blocking=False):
+            try:
+                clock = self._poll(context, self.timeout_s)
+            finally:
+                self.slots.release()
+            outcome, error = "timeout", "this node has not yet seen everything in the context"
+        else:
             # No slot: a short grace (replication lag is usually milliseconds), then 503.
             clock = self._poll(context, SHORT_WAIT_S)
-            if clock is None:
-                CONTEXT_WAITS.labels("satisfied").inc()
-                return
-            CONTEXT_WAITS.labels("refused").inc()
-            raise ApiError(503, "too many requests are already waiting for a causal context",
-                           headers={"Retry-After": "1"}, context=context, vector_clock=clock)
-        try:
-            clock = self._poll(context, self.timeout_s)
-        finally:
-            self.slots.release()
+            outcome, error = "refused", "too many requests are already waiting for a causal context"
         if clock is None:
             CONTEXT_WAITS.labels("satisfied").inc()
             return
-        CONTEXT_WAITS.labels("timeout").inc()
-        raise ApiError(503, "this node has not yet seen everything in the context",
-                       headers={"Retry-After": "1"}, context=context, vector_clock=clock)
+        CONTEXT_WAITS.labels(outcome).inc()
+        raise ApiError(503, error, headers={"Retry-After": "1"}, context=context,
+                       vector_clock=clock)
 
     def _poll(self, context: list[int], timeout_s: float) -> list[int] | None:
         """None once the clock covers `context`, else the last clock seen at the deadline."""

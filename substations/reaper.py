@@ -4,26 +4,21 @@ request comes, so the others' allocations rise and waiting cars are woken at onc
 from __future__ import annotations
 
 import logging
-import threading
 
 import redis
 
+from common.background import BackgroundLoop
 from grid.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
 
-class Reaper:
+class Reaper(BackgroundLoop):
+    thread_name = "reaper"
+
     def __init__(self, store: SessionStore, interval_s: float):
         self.store, self.interval_s = store, interval_s
-        self._stop = threading.Event()
-
-    def start(self) -> Reaper:
-        threading.Thread(target=self._run, name="reaper", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
+        super().__init__()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
