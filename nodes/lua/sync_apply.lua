@@ -4,7 +4,8 @@
 -- clock a causally closed cut; mode "repair" (digest leaves, not a causal cut): only versions
 -- <= VC are merged (writes this node already counts but lost, e.g. a key deleted by hand), so no
 -- value becomes visible before its dependencies. Versions are applied in order of their entry sum
--- (a linear extension of happened-before), each logged as "replicated" with "sync": true; then
+-- (a linear extension of happened-before), each logged as "replicated" with "sync": true (and
+-- the time it waited in the buffer, if its message was there); then
 -- buffered messages that became duplicates go and the buffer is drained as in receive.lua.
 -- ARGV: n, log_max, mode, VC_p JSON ("null" in repair mode), then key, siblings JSON pairs
 local n, log_max, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -30,8 +31,12 @@ for _, it in ipairs(items) do
   local s = it.s
   if (mode == 'delta' or leq(s.version, vc)) and apply_version(it.key, s.version, s.value, s.origin)
   then
-    log_append(s.origin, it.key, log_value(s.value), cjson.encode(s.version), 'replicated', 0, now,
-      ',"sync":true')
+    -- The same write may be waiting in the buffer (its message came before its dependencies):
+    -- it is delivered now, so the log keeps how long it waited (the message is dropped below).
+    local waiting = redis.call('HGET', 'kv:buffer', s.origin .. ':' .. s.version[s.origin + 1])
+    local waited = waiting and math.max(0, now - cjson.decode(waiting).at) or 0
+    log_append(s.origin, it.key, log_value(s.value), cjson.encode(s.version), 'replicated',
+      waited, now, ',"sync":true')
     repaired[it.key] = true
     applied = applied + 1
     changed = true

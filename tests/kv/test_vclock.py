@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.procs import wait_until
 from nodes import vclock
 from nodes.config import NodeConfig
 from nodes.store import NodeStore
@@ -215,3 +216,24 @@ def test_lua_buffers_same_sender_gap(lua_store: NodeStore) -> None:
     assert lua_store.read("k")[1] == [{"value": "two", "version": [2, 0, 0], "origin": 0}]
     again = lua_store.receive(0, [first, second])
     assert again.duplicates == 2 and again.delivered == []
+
+
+def test_lua_anti_entropy_logs_how_long_a_write_it_delivers_waited_in_the_buffer(lua_store):
+    """Regression (the panel's causal demo, intermittently): y waits in node3's buffer for x;
+    an anti-entropy round from node2 brings x and y together. y was logged as not having
+    waited, so the demo's verdict said the link had not been slow."""
+    lua_store.redis.flushall()
+    y = {"vc": [1, 1, 0], "key": "y", "value_json": '"B"'}
+    assert lua_store.receive(1, [y]).buffer_size == 1
+    wait_until(lambda: lua_store.snapshot()["buffer"][0]["waited_ms"] >= 5, timeout=5,
+               message="y waiting a few ms")
+
+    def siblings(value: str, version: list[int], origin: int) -> str:
+        return json.dumps([{"value": json.dumps(value), "version": version, "origin": origin}])
+
+    lua_store.sync_apply("delta", [1, 1, 0], [["x", siblings("A", [1, 0, 0], 0)],
+                                              ["y", siblings("B", [1, 1, 0], 1)]])
+    events = lua_store.events(0, 100)[0]
+    assert [(e["key"], e.get("sync")) for e in events] == [("x", True), ("y", True)]
+    assert events[0]["buffered_ms"] == 0 and events[1]["buffered_ms"] >= 5
+    assert lua_store.snapshot()["buffer"] == []
